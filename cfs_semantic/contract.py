@@ -1,0 +1,50 @@
+"""Names and shared definitions of the metric contract (DESIGN.md section 1).
+
+Every implementation reports the same columns, in this order, so that results can be compared
+column by column.
+"""
+
+from __future__ import annotations
+
+COUNTERS: tuple[str, ...] = (
+    "activated_users",
+    "responding_users",
+    "eligible_responses",
+    "scored_responses",
+    "unscored_responses",
+    "invalid_score_responses",
+    "classified_responses",
+    "unmapped_label_responses",
+    "positive_responses",
+    "neutral_responses",
+    "negative_responses",
+)
+"""Additive counts, reported per group."""
+
+SUMS: tuple[str, ...] = ("score_sum",)
+"""Additive sums behind the ratios (sum of valid scores)."""
+
+MEASURES: tuple[str, ...] = (
+    "score",
+    "positive_share",
+    "neutral_share",
+    "negative_share",
+    "net_sentiment",
+    "response_rate",
+)
+"""Ratios derived from the counters; never stored pre-aggregated."""
+
+OUTPUT_COLUMNS: tuple[str, ...] = COUNTERS + SUMS + MEASURES
+
+CLASSES: tuple[str, ...] = ("positive", "neutral", "negative")
+
+TIME_DIMENSIONS: dict[str, str] = {
+    "activated": "activated_at",
+    "responded": "responded_at",
+}
+"""Time dimension name -> the timestamp it truncates."""
+
+
+def time_column(time_dim: str, grain: str) -> str:
+    """Return the output column name of a time dimension at a grain, e.g. ``responded_month``."""
+    return f"{time_dim}_{grain}"

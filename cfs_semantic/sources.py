@@ -1,0 +1,152 @@
+"""The local runner's inputs: CSV/Parquet files registered as DuckDB tables.
+
+The same spec runs on files here and on warehouse tables elsewhere: a spec source is a table
+name or a SELECT over tables, and this module only makes the tables exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from sqlglot import exp
+
+from cfs_semantic.errors import DataError
+from cfs_semantic.loader import suggest
+from cfs_semantic.reference import SourceFrames
+from cfs_semantic.spec import ActivationMode, Spec, TableFile
+from cfs_semantic.sql.common import is_query, parse_source
+
+logger = logging.getLogger(__name__)
+
+_DUCK_TYPES = {
+    "string": "VARCHAR",
+    "float": "DOUBLE",
+    "integer": "BIGINT",
+    "timestamp": "TIMESTAMP",
+    "boolean": "BOOLEAN",
+}
+
+
+def _read_expr(table: TableFile, path: Path) -> exp.Expression:
+    """Build ``read_csv(...)`` / ``read_parquet(...)`` with every value as a literal."""
+    fmt = table.format or ("parquet" if path.suffix.lower() == ".parquet" else "csv")
+    if fmt == "parquet":
+        return exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path))])
+    args: list[exp.Expression] = [exp.Literal.string(str(path))]
+
+    def kw(name: str, value: exp.Expression) -> exp.Expression:
+        return exp.Kwarg(this=exp.var(name), expression=value)
+
+    args.append(kw("header", exp.true()))
+    args.append(kw("auto_detect", exp.true()))
+    if table.timestamp_format:
+        args.append(kw("timestampformat", exp.Literal.string(table.timestamp_format)))
+    if table.types:
+        types = exp.Struct(
+            expressions=[
+                exp.PropertyEQ(
+                    this=exp.Literal.string(name), expression=exp.Literal.string(_DUCK_TYPES[t])
+                )
+                for name, t in sorted(table.types.items())
+            ]
+        )
+        args.append(kw("types", types))
+    return exp.Anonymous(this="read_csv", expressions=args)
+
+
+def register_tables(
+    spec: Spec, base_dir: Path, con: duckdb.DuckDBPyConnection | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Create one DuckDB table per ``tables`` entry of the spec, read from its file.
+
+    Args:
+        spec: the validated spec.
+        base_dir: the folder relative paths are read from (the spec file's folder).
+        con: an open connection, or None for a new in-memory database.
+
+    Raises:
+        DataError: a file is missing or cannot be read as a table.
+    """
+    con = con or duckdb.connect()
+    for name, table in spec.tables.items():
+        path = (base_dir / table.path).resolve()
+        if not path.is_file():
+            raise DataError(
+                f"tables.{name}: file not found: {path}; fix tables.{name}.path "
+                f"(relative paths start at {base_dir})"
+            )
+        query = exp.select(exp.Star()).from_(exp.Table(this=_read_expr(table, path)))
+        create = exp.Create(
+            this=exp.to_table(name, quoted=True), kind="TABLE", expression=query, replace=True
+        )
+        try:
+            con.execute(create.sql("duckdb"))
+        except duckdb.Error as err:
+            raise DataError(f"tables.{name}: cannot read {path}: {err}") from None
+        count = exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(name, quoted=True))
+        row = con.execute(count.sql("duckdb")).fetchone()
+        logger.info("registered table %s from %s (%s rows)", name, path, row[0] if row else 0)
+    return con
+
+
+def _frame(spec: Spec, con: duckdb.DuckDBPyConnection, source: str, role: str) -> pd.DataFrame:
+    select = exp.select(exp.Star()).from_(parse_source(source, spec.source_dialect).as_("s"))
+    try:
+        return con.execute(select.sql("duckdb")).df()
+    except duckdb.CatalogException as err:
+        known = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        hint = suggest(source, known) if not is_query(source) else ""
+        raise DataError(f"{role}: {err}" + (f"; {hint}" if hint else "")) from None
+    except duckdb.Error as err:
+        raise DataError(f"{role}: {err}") from None
+
+
+def check_columns(spec: Spec, frames: SourceFrames) -> None:
+    """Fail with a suggestion when a column the spec maps is missing from its source."""
+    checks: list[tuple[str, pd.DataFrame | None, dict[str, str | None]]] = []
+    act = spec.activation
+    cols = spec.responses
+    checks.append(("responses", frames.responses, {
+        "response_id": cols.response_id, "user_id": cols.user_id,
+        "responded_at": cols.responded_at, "score": cols.score, "label": cols.label,
+        "stage": cols.stage, **{f"attributes.{k}": v for k, v in cols.attributes.items()},
+    }))
+    if act.mode is not ActivationMode.RESPONSE_STAGE:
+        mapping: dict[str, str | None] = {
+            "user_id": act.user_id, "activated_at": act.activated_at,
+            "occurred_at": act.occurred_at,
+            **{f"attributes.{k}": v for k, v in act.attributes.items()},
+            **{f"where[{i}].column": c.column for i, c in enumerate(act.where)},
+        }
+        checks.append(("activation", frames.activations, mapping))
+        if act.users is not None:
+            checks.append(("activation.users", frames.users, {
+                "user_id": act.users.user_id,
+                **{f"attributes.{k}": v for k, v in act.users.attributes.items()},
+            }))
+    for role, frame, mapping in checks:
+        if frame is None:
+            continue
+        for key, column in mapping.items():
+            if column is not None and column not in frame.columns:
+                hint = suggest(column, [str(c) for c in frame.columns])
+                raise DataError(
+                    f"{role}.{key}: unknown column {column!r}"
+                    + (f"; {hint}" if hint else "")
+                    + f" (columns: {', '.join(map(str, frame.columns))})"
+                )
+
+
+def source_frames(spec: Spec, con: duckdb.DuckDBPyConnection) -> SourceFrames:
+    """Read the rows of every source the spec names, for the pandas reference."""
+    act = spec.activation
+    frames = SourceFrames(responses=_frame(spec, con, spec.responses.source, "responses.source"))
+    if act.source is not None:
+        frames.activations = _frame(spec, con, act.source, "activation.source")
+    if act.users is not None:
+        frames.users = _frame(spec, con, act.users.source, "activation.users.source")
+    check_columns(spec, frames)
+    return frames
