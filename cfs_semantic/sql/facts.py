@@ -68,7 +68,11 @@ def first_activation(spec: Spec) -> exp.Select:
             .from_(rows.subquery("r", copy=False))
             .group_by(col(USER, "r"))
         )
-    rows = _activation_rows(spec).where(exp.Not(this=exp.Is(this=col(ACT), expression=exp.Null())))
+    rows = (
+        exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("v", quoted=True)))
+        .from_(_activation_rows(spec).subquery("v", copy=False))
+        .where(exp.Not(this=exp.Is(this=col(ACT, "v"), expression=exp.Null())))
+    )
     if act.mode is ActivationMode.FIRST_EVENT:
         first = (
             exp.select(col(USER, "e"), _alias(exp.Min(this=col(ACT, "e")), ACT))
