@@ -59,19 +59,26 @@ def _frame(rows: list[dict[str, Any]], fixed: tuple[str, ...]) -> pd.DataFrame:
     return frame
 
 
-def build_spec(name: str, partial: dict[str, Any], user_attrs: list[str],
-               response_attrs: list[str]) -> dict[str, Any]:
+def build_spec(
+    name: str, partial: dict[str, Any], user_attrs: list[str], response_attrs: list[str]
+) -> dict[str, Any]:
     """Complete a case's partial spec with the standard case table layout."""
     sentiment = dict(partial.get("sentiment", {}))
     data: dict[str, Any] = {
         "name": name,
         "activation": {
-            "mode": "table", "source": "activations", "user_id": "user_id",
-            "activated_at": "activated_at", "attributes": {a: a for a in user_attrs},
+            "mode": "table",
+            "source": "activations",
+            "user_id": "user_id",
+            "activated_at": "activated_at",
+            "attributes": {a: a for a in user_attrs},
         },
         "responses": {
-            "source": "responses", "response_id": "response_id", "user_id": "user_id",
-            "responded_at": "responded_at", "score": "score",
+            "source": "responses",
+            "response_id": "response_id",
+            "user_id": "user_id",
+            "responded_at": "responded_at",
+            "score": "score",
             "attributes": {a: a for a in response_attrs},
         },
         "scale": partial["scale"],
@@ -93,11 +100,18 @@ def load_case(path: str | Path) -> Case:
     responses = _frame(raw.get("responses") or [], RESPONSE_COLUMNS)
     user_attrs = [c for c in activations.columns if c not in ACTIVATION_COLUMNS]
     response_attrs = [c for c in responses.columns if c not in RESPONSE_COLUMNS]
-    spec = spec_from_dict(build_spec(raw["name"], raw["spec"], user_attrs, response_attrs),
-                          file=str(path))
+    spec = spec_from_dict(
+        build_spec(raw["name"], raw["spec"], user_attrs, response_attrs), file=str(path)
+    )
     types = {
         table: {c: COLUMN_TYPES.get(c, "string") for c in frame.columns}
         for table, frame in (("activations", activations), ("responses", responses))
     }
-    return Case(raw["name"], raw.get("why", ""), spec,
-                {"activations": activations, "responses": responses}, types, raw["expect"])
+    return Case(
+        raw["name"],
+        raw.get("why", ""),
+        spec,
+        {"activations": activations, "responses": responses},
+        types,
+        raw["expect"],
+    )

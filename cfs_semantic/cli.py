@@ -23,8 +23,11 @@ from cfs_semantic.errors import CfsError, UsageError
 
 logger = logging.getLogger("cfs_semantic")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_SPECS = ("examples/ravenstack/spec.yaml", "examples/telecom_nps/spec.yaml",
-                 "examples/telecom_nps/spec_score.yaml")
+BUNDLED_SPECS = (
+    "examples/ravenstack/spec.yaml",
+    "examples/telecom_nps/spec.yaml",
+    "examples/telecom_nps/spec_score.yaml",
+)
 
 
 def _fail(err: BaseException, verbose: bool) -> NoReturn:
@@ -87,10 +90,14 @@ def _emit(frame: pd.DataFrame, keys: list[str], fmt: str, decimals: int, title: 
 
 def _table(frame: pd.DataFrame, keys: list[str]) -> str:
     """A transposed table for people: one column per group, one row per counter or measure."""
-    labels = [
-        " / ".join("(null)" if v is None else str(v) for v in row) or "all"
-        for row in frame[keys].itertuples(index=False)
-    ] if keys else ["all"] * len(frame)
+    labels = (
+        [
+            " / ".join("(null)" if v is None else str(v) for v in row) or "all"
+            for row in frame[keys].itertuples(index=False)
+        ]
+        if keys
+        else ["all"] * len(frame)
+    )
     body = frame.drop(columns=keys).T
     body.columns = labels
     return body.to_string(na_rep="NULL")
@@ -100,12 +107,23 @@ def _table(frame: pd.DataFrame, keys: list[str]) -> str:
 @click.argument("spec_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--by", multiple=True, help="Segments to group by (repeat or comma-separate).")
 @click.option("--grain", type=click.Choice(["day", "week", "month"]), default=None)
-@click.option("--time", "time_dim", type=click.Choice(["responded", "activated"]),
-              default=None, help="Which time the grain applies to (default responded).")
+@click.option(
+    "--time",
+    "time_dim",
+    type=click.Choice(["responded", "activated"]),
+    default=None,
+    help="Which time the grain applies to (default responded).",
+)
 @click.option("--decimals", type=click.IntRange(0, 12), default=4, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
-def compute(spec_path: Path, by: tuple[str, ...], grain: str | None, time_dim: str | None,
-            decimals: int, fmt: str) -> None:
+def compute(
+    spec_path: Path,
+    by: tuple[str, ...],
+    grain: str | None,
+    time_dim: str | None,
+    decimals: int,
+    fmt: str,
+) -> None:
     """Run the KPI on the spec's local files with DuckDB and print the result."""
     from cfs_semantic.runner import LocalRun, make_grouping
 
@@ -123,8 +141,7 @@ def compute(spec_path: Path, by: tuple[str, ...], grain: str | None, time_dim: s
 @click.option("--by", multiple=True, help="Check only this grouping (default: all).")
 @click.option("--grain", type=click.Choice(["day", "week", "month"]), default=None)
 @click.option("--time", "time_dim", type=click.Choice(["responded", "activated"]), default=None)
-def verify(spec_path: Path, by: tuple[str, ...], grain: str | None,
-           time_dim: str | None) -> None:
+def verify(spec_path: Path, by: tuple[str, ...], grain: str | None, time_dim: str | None) -> None:
     """Compare the SQL result with the pandas reference, every counter, every group."""
     from cfs_semantic.runner import LocalRun, all_groupings, make_grouping
 
@@ -157,8 +174,13 @@ def _verify_all(run: Any, groupings: list[Any]) -> int:
 
 @main.command()
 @click.argument("spec_paths", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("semantic_models"), show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("semantic_models"),
+    show_default=True,
+)
 @click.option("--check", is_flag=True, help="Exit 1 with a diff when files drift; write nothing.")
 def generate(spec_paths: tuple[Path, ...], out_dir: Path, check: bool) -> None:
     """Write the Cube model and the SQL per dialect for each spec."""
@@ -198,8 +220,10 @@ def _report_drift(files: dict[str, str], target: Path) -> int:
         if current != content:
             drift += 1
             diff = difflib.unified_diff(
-                current.splitlines(keepends=True), content.splitlines(keepends=True),
-                fromfile=str(current_path), tofile=f"{current_path} (generated)",
+                current.splitlines(keepends=True),
+                content.splitlines(keepends=True),
+                fromfile=str(current_path),
+                tofile=f"{current_path} (generated)",
             )
             click.echo("".join(diff), nl=False)
     return drift
@@ -216,19 +240,22 @@ def demo(decimals: int) -> None:
     run = LocalRun.open(spec_path)
     files = artifacts(run.spec, _display_path(spec_path))
     click.echo(f"== {run.spec.title}")
-    click.echo(f"spec: {_display_path(spec_path)}; generated {len(files)} artifacts "
-               f"({len(run.spec.dialects)} SQL dialects, Cube model and view)")
+    click.echo(
+        f"spec: {_display_path(spec_path)}; generated {len(files)} artifacts "
+        f"({len(run.spec.dialects)} SQL dialects, Cube model and view)"
+    )
     frames = run.frames()
-    click.echo(f"input: {len(frames.responses)} responses, "
-               f"{0 if frames.activations is None else len(frames.activations)} activation events")
+    click.echo(
+        f"input: {len(frames.responses)} responses, "
+        f"{0 if frames.activations is None else len(frames.activations)} activation events"
+    )
     click.echo("")
     _emit(run.sql(), [], "table", decimals, "-- overall (DuckDB)")
     click.echo("")
     segment = run.spec.segments[0]
     from cfs_semantic.reference import Grouping
 
-    _emit(run.sql(Grouping((segment,))), [segment], "table", decimals,
-          f"-- by {segment} (DuckDB)")
+    _emit(run.sql(Grouping((segment,))), [segment], "table", decimals, f"-- by {segment} (DuckDB)")
     click.echo("")
     click.echo("-- verify: DuckDB SQL against the pandas reference")
     failed = _verify_all(run, all_groupings(run.spec))

@@ -60,7 +60,10 @@ def normalize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def compare(
-    expected: pd.DataFrame, actual: pd.DataFrame, keys: list[str], tolerance: float = TOLERANCE,
+    expected: pd.DataFrame,
+    actual: pd.DataFrame,
+    keys: list[str],
+    tolerance: float = TOLERANCE,
     columns: tuple[str, ...] = OUTPUT_COLUMNS,
 ) -> list[Difference]:
     """Compare two results group by group; every counter and measure must agree.

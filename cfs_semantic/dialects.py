@@ -29,4 +29,6 @@ def render(tree: exp.Expression, dialect: str, pretty: bool = True) -> str:
     node = tree.copy()
     for transform in TRANSFORMS.get(dialect, []):
         node = transform(node)
-    return node.sql(dialect=sqlglot_name(dialect), pretty=pretty, unsupported_level=ErrorLevel.RAISE)
+    return node.sql(
+        dialect=sqlglot_name(dialect), pretty=pretty, unsupported_level=ErrorLevel.RAISE
+    )

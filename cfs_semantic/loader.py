@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from cfs_semantic.spec import Spec
 logger = logging.getLogger(__name__)
 
 KeyPath = tuple[str | int, ...]
+_LOCATED = re.compile(r"^@([\w.]+)@ ")
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
@@ -60,9 +62,7 @@ def _read_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as err:
-        raise SpecError(
-            [Problem("spec file not found", "check the path", file=str(path))]
-        ) from err
+        raise SpecError([Problem("spec file not found", "check the path", file=str(path))]) from err
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(
             [Problem(f"cannot read the spec: {err}", "save it as UTF-8 text", file=str(path))]
@@ -88,14 +88,16 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[KeyPath, int]]:
     return data, lines
 
 
-def _pydantic_problems(
-    err: ValidationError, lines: dict[KeyPath, int], file: str
-) -> list[Problem]:
+def _pydantic_problems(err: ValidationError, lines: dict[KeyPath, int], file: str) -> list[Problem]:
     problems = []
     for item in err.errors():
         path: KeyPath = tuple(p for p in item["loc"] if not str(p).startswith("function-"))
         message = item["msg"].removeprefix("Value error, ")
         fix = ""
+        hint = _LOCATED.match(message)
+        if hint:
+            path = (*path, *hint.group(1).split("."))
+            message = message[hint.end() :]
         if item["type"] == "extra_forbidden":
             parent = path[:-1]
             known = _known_keys(parent)
@@ -176,8 +178,13 @@ def _semantic_problems(spec: Spec, lines: dict[KeyPath, int], file: str) -> list
             )
     if len(set(spec.segments)) != len(spec.segments):
         problems.append(
-            Problem("a segment is listed twice", "list each once", file=file,
-                    line=_line_for(lines, ("segments",)), key="segments")
+            Problem(
+                "a segment is listed twice",
+                "list each once",
+                file=file,
+                line=_line_for(lines, ("segments",)),
+                key="segments",
+            )
         )
     return problems
 

@@ -274,8 +274,10 @@ def aggregate(spec: Spec, src: SourceFrames, grouping: Grouping = Grouping()) ->
         if not keys and stats.empty:
             out = activated
     else:
-        out = stats.merge(activated, on=user_keys, how="left") if user_keys else stats.assign(
-            activated_users=int(activated["activated_users"].iloc[0])
+        out = (
+            stats.merge(activated, on=user_keys, how="left")
+            if user_keys
+            else stats.assign(activated_users=int(activated["activated_users"].iloc[0]))
         )
     return finish(out, keys)
 

@@ -33,7 +33,8 @@ def make_grouping(spec: Spec, by: list[str], grain: str | None, time_dim: str | 
         if name not in known:
             hint = suggest(name, known)
             raise UsageError(
-                f"unknown segment {name!r}" + (f"; {hint}" if hint else "")
+                f"unknown segment {name!r}"
+                + (f"; {hint}" if hint else "")
                 + f" (known: {', '.join(known) or 'none'})"
             )
     if grain is not None and grain not in {g.value for g in Grain}:

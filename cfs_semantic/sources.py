@@ -97,7 +97,9 @@ def _frame(spec: Spec, con: duckdb.DuckDBPyConnection, source: str, role: str) -
     try:
         return con.execute(select.sql("duckdb")).df()
     except duckdb.CatalogException as err:
-        known = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        known = [
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        ]
         hint = suggest(source, known) if not is_query(source) else ""
         raise DataError(f"{role}: {err}" + (f"; {hint}" if hint else "")) from None
     except duckdb.Error as err:
@@ -109,24 +111,41 @@ def check_columns(spec: Spec, frames: SourceFrames) -> None:
     checks: list[tuple[str, pd.DataFrame | None, dict[str, str | None]]] = []
     act = spec.activation
     cols = spec.responses
-    checks.append(("responses", frames.responses, {
-        "response_id": cols.response_id, "user_id": cols.user_id,
-        "responded_at": cols.responded_at, "score": cols.score, "label": cols.label,
-        "stage": cols.stage, **{f"attributes.{k}": v for k, v in cols.attributes.items()},
-    }))
+    checks.append(
+        (
+            "responses",
+            frames.responses,
+            {
+                "response_id": cols.response_id,
+                "user_id": cols.user_id,
+                "responded_at": cols.responded_at,
+                "score": cols.score,
+                "label": cols.label,
+                "stage": cols.stage,
+                **{f"attributes.{k}": v for k, v in cols.attributes.items()},
+            },
+        )
+    )
     if act.mode is not ActivationMode.RESPONSE_STAGE:
         mapping: dict[str, str | None] = {
-            "user_id": act.user_id, "activated_at": act.activated_at,
+            "user_id": act.user_id,
+            "activated_at": act.activated_at,
             "occurred_at": act.occurred_at,
             **{f"attributes.{k}": v for k, v in act.attributes.items()},
             **{f"where[{i}].column": c.column for i, c in enumerate(act.where)},
         }
         checks.append(("activation", frames.activations, mapping))
         if act.users is not None:
-            checks.append(("activation.users", frames.users, {
-                "user_id": act.users.user_id,
-                **{f"attributes.{k}": v for k, v in act.users.attributes.items()},
-            }))
+            checks.append(
+                (
+                    "activation.users",
+                    frames.users,
+                    {
+                        "user_id": act.users.user_id,
+                        **{f"attributes.{k}": v for k, v in act.users.attributes.items()},
+                    },
+                )
+            )
     for role, frame, mapping in checks:
         if frame is None:
             continue

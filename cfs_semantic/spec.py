@@ -38,6 +38,11 @@ SCALE_PRESETS: dict[str, tuple[float, float, float, float]] = {
 }
 
 
+def located(path: str, message: str) -> ValueError:
+    """Return a ValueError whose message names the key path it is about (see loader)."""
+    return ValueError(f"@{path}@ {message}")
+
+
 class Strict(BaseModel):
     """Base model: unknown keys are errors, values are not coerced silently."""
 
@@ -134,7 +139,12 @@ class Activation(Strict):
             ActivationMode.TABLE: ("occurred_at", "where", "users", "stages"),
             ActivationMode.FIRST_EVENT: ("activated_at", "attributes", "stages"),
             ActivationMode.RESPONSE_STAGE: (
-                "source", "user_id", "activated_at", "occurred_at", "where", "users",
+                "source",
+                "user_id",
+                "activated_at",
+                "occurred_at",
+                "where",
+                "users",
                 "attributes",
             ),
         }[self.mode]
@@ -298,9 +308,10 @@ class Spec(Strict):
             if sentiment.positive_min is None or sentiment.negative_max is None:
                 preset = _preset_for(self.scale)
                 if preset is None:
-                    raise ValueError(
+                    raise located(
+                        "sentiment",
                         "sentiment.positive_min and sentiment.negative_max are required for a "
-                        "scale without a preset; set both"
+                        "scale without a preset; set both",
                     )
                 _, _, pos, neg = SCALE_PRESETS[preset]
                 if sentiment.positive_min is None:
@@ -309,41 +320,49 @@ class Spec(Strict):
                     object.__setattr__(sentiment, "negative_max", neg)
             assert sentiment.positive_min is not None and sentiment.negative_max is not None
             if sentiment.negative_max >= sentiment.positive_min:
-                raise ValueError(
+                raise located(
+                    "sentiment.negative_max",
                     f"thresholds overlap: negative_max {sentiment.negative_max:g} must be below "
                     f"positive_min {sentiment.positive_min:g}; lower negative_max or raise "
-                    "positive_min"
+                    "positive_min",
                 )
             if self.responses.score is None:
-                raise ValueError(
+                raise located(
+                    "responses",
                     f"sentiment.source {sentiment.source.value!r} needs a score column; "
-                    "set responses.score"
+                    "set responses.score",
                 )
         if uses_label:
             if self.responses.label is None:
-                raise ValueError(
+                raise located(
+                    "responses",
                     f"sentiment.source {sentiment.source.value!r} needs a label column; "
-                    "set responses.label"
+                    "set responses.label",
                 )
             if sentiment.labels is None:
-                raise ValueError("a label source needs sentiment.labels; add the label mapping")
+                raise located(
+                    "sentiment", "a label source needs sentiment.labels; add the label mapping"
+                )
         return self
 
     @model_validator(mode="after")
     def _check_mode_columns(self) -> Spec:
         stage_mode = self.activation.mode is ActivationMode.RESPONSE_STAGE
         if stage_mode and self.responses.stage is None:
-            raise ValueError("activation mode 'response_stage' needs responses.stage")
+            raise located("responses", "activation mode 'response_stage' needs responses.stage")
         if stage_mode and self.window_days is not None:
-            raise ValueError(
-                "window_days does not apply to activation mode 'response_stage'; remove it"
+            raise located(
+                "window_days",
+                "window_days does not apply to activation mode 'response_stage'; remove it",
             )
         if not stage_mode and self.responses.user_id is None:
-            raise ValueError("responses.user_id is required unless activation is by stage")
+            raise located(
+                "responses", "responses.user_id is required unless activation is by stage"
+            )
         if self.dedupe is not Dedupe.ALL and self.responses.response_id is None:
-            raise ValueError(f"dedupe {self.dedupe.value!r} needs responses.response_id")
+            raise located("dedupe", f"dedupe {self.dedupe.value!r} needs responses.response_id")
         if self.dedupe is not Dedupe.ALL and self.responses.user_id is None:
-            raise ValueError(f"dedupe {self.dedupe.value!r} needs responses.user_id")
+            raise located("dedupe", f"dedupe {self.dedupe.value!r} needs responses.user_id")
         return self
 
     @model_validator(mode="after")
@@ -352,15 +371,21 @@ class Spec(Strict):
         response = self.responses.attributes
         for name in list(user) + list(response):
             if not re.match(NAME_PATTERN, name):
-                raise ValueError(
-                    f"attribute name {name!r} must be a plain identifier (letters, digits, _)"
+                raise located(
+                    "activation.attributes",
+                    f"attribute name {name!r} must be a plain identifier (letters, digits, _)",
                 )
         both = sorted(set(user) & set(response))
         if both:
-            raise ValueError(f"attribute {both[0]!r} is both a user and a response attribute")
+            raise located(
+                "responses.attributes",
+                f"attribute {both[0]!r} is both a user and a response attribute",
+            )
         reserved = sorted((set(user) | set(response)) & RESERVED_OUTPUT_NAMES)
         if reserved:
-            raise ValueError(f"attribute name {reserved[0]!r} is reserved; rename it")
+            raise located(
+                "activation.attributes", f"attribute name {reserved[0]!r} is reserved; rename it"
+            )
         return self
 
     def user_attributes(self) -> dict[str, str]:

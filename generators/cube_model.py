@@ -42,49 +42,88 @@ def measures(spec: Spec) -> list[dict[str, Any]]:
     """Return the cube's measures: additive leaves first, then ratios."""
     out: list[dict[str, Any]] = []
     for name, column, description in LEAF_SUMS:
-        out.append({"name": name, "title": name.replace("_", " ").capitalize(),
-                    "description": description, "type": "sum", "sql": column})
-    out.append({
-        "name": "responding_users", "title": "Responding users",
-        "description": "Activated users with at least one eligible response",
-        "type": "count_distinct", "sql": "user_id",
-        "filters": [{"sql": "{CUBE}.is_eligible = 1"}],
-    })
+        out.append(
+            {
+                "name": name,
+                "title": name.replace("_", " ").capitalize(),
+                "description": description,
+                "type": "sum",
+                "sql": column,
+            }
+        )
+    out.append(
+        {
+            "name": "responding_users",
+            "title": "Responding users",
+            "description": "Activated users with at least one eligible response",
+            "type": "count_distinct",
+            "sql": "user_id",
+            "filters": [{"sql": "{CUBE}.is_eligible = 1"}],
+        }
+    )
     for cls, title in CLASS_TITLES.items():
-        out.append({
-            "name": f"{cls}_responses", "title": f"{title} responses",
-            "description": f"Eligible responses classified {cls}",
-            "type": "count", "filters": [{"sql": f"{{CUBE}}.sentiment_class = '{cls}'"}],
-        })
-    out.append({"name": "score_sum", "title": "Sum of valid scores",
-                "description": "Sum of valid scores (numerator of the score)",
-                "type": "sum", "sql": "valid_score"})
+        out.append(
+            {
+                "name": f"{cls}_responses",
+                "title": f"{title} responses",
+                "description": f"Eligible responses classified {cls}",
+                "type": "count",
+                "filters": [{"sql": f"{{CUBE}}.sentiment_class = '{cls}'"}],
+            }
+        )
+    out.append(
+        {
+            "name": "score_sum",
+            "title": "Sum of valid scores",
+            "description": "Sum of valid scores (numerator of the score)",
+            "type": "sum",
+            "sql": "valid_score",
+        }
+    )
     scale = f"{spec.scale.low:g}..{spec.scale.high:g}"
-    out.append({
-        "name": "score", "title": spec.title,
-        "description": f"Sum of valid scores / number of valid scores (scale {scale}), "
-        "post-activation only; NULL without valid scores",
-        "type": "number", "sql": _ratio("score_sum", "scored_responses"), "format": "number",
-    })
+    out.append(
+        {
+            "name": "score",
+            "title": spec.title,
+            "description": f"Sum of valid scores / number of valid scores (scale {scale}), "
+            "post-activation only; NULL without valid scores",
+            "type": "number",
+            "sql": _ratio("score_sum", "scored_responses"),
+            "format": "number",
+        }
+    )
     for cls, title in CLASS_TITLES.items():
-        out.append({
-            "name": f"{cls}_share", "title": f"{title} share",
-            "description": f"{title} responses / classified responses (a fraction 0..1)",
-            "type": "number", "sql": _ratio(f"{cls}_responses", "classified_responses"),
+        out.append(
+            {
+                "name": f"{cls}_share",
+                "title": f"{title} share",
+                "description": f"{title} responses / classified responses (a fraction 0..1)",
+                "type": "number",
+                "sql": _ratio(f"{cls}_responses", "classified_responses"),
+                "format": "percent",
+            }
+        )
+    out.append(
+        {
+            "name": "net_sentiment",
+            "title": "Net sentiment",
+            "description": "Positive share minus negative share",
+            "type": "number",
+            "sql": "({positive_share}) - ({negative_share})",
             "format": "percent",
-        })
-    out.append({
-        "name": "net_sentiment", "title": "Net sentiment",
-        "description": "Positive share minus negative share",
-        "type": "number", "sql": "({positive_share}) - ({negative_share})", "format": "percent",
-    })
-    out.append({
-        "name": "response_rate", "title": "Response rate",
-        "description": "Users with an eligible response / activated users; meaningful by user "
-        "attributes and activation time",
-        "type": "number", "sql": _ratio("responding_users", "activated_users"),
-        "format": "percent",
-    })
+        }
+    )
+    out.append(
+        {
+            "name": "response_rate",
+            "title": "Response rate",
+            "description": "Users with an eligible response / activated users; meaningful by user "
+            "attributes and activation time",
+            "type": "number",
+            "sql": _ratio("responding_users", "activated_users"),
+            "format": "percent",
+        }
+    )
     return out
 
 
@@ -95,20 +134,46 @@ def dimensions(spec: Spec) -> list[dict[str, Any]]:
         {"name": "response_id", "sql": "response_id", "type": "string", "title": "Response"},
     ]
     for name in spec.user_attributes():
-        out.append({"name": name, "sql": name, "type": "string",
-                    "title": name.replace("_", " ").capitalize(),
-                    "description": "User attribute, from the activation record"})
+        out.append(
+            {
+                "name": name,
+                "sql": name,
+                "type": "string",
+                "title": name.replace("_", " ").capitalize(),
+                "description": "User attribute, from the activation record",
+            }
+        )
     for name in spec.responses.attributes:
-        out.append({"name": name, "sql": name, "type": "string",
-                    "title": name.replace("_", " ").capitalize(),
-                    "description": "Response attribute; activated users are not split by it"})
+        out.append(
+            {
+                "name": name,
+                "sql": name,
+                "type": "string",
+                "title": name.replace("_", " ").capitalize(),
+                "description": "Response attribute; activated users are not split by it",
+            }
+        )
     out += [
-        {"name": "activated_at", "sql": "activated_at", "type": "time",
-         "title": "Activated at", "description": "First activation of the user (UTC)"},
-        {"name": "responded_at", "sql": "responded_at", "type": "time",
-         "title": "Responded at", "description": "Time of the response (UTC); NULL on user rows"},
-        {"name": "sentiment_class", "sql": "sentiment_class", "type": "string",
-         "title": "Sentiment class"},
+        {
+            "name": "activated_at",
+            "sql": "activated_at",
+            "type": "time",
+            "title": "Activated at",
+            "description": "First activation of the user (UTC)",
+        },
+        {
+            "name": "responded_at",
+            "sql": "responded_at",
+            "type": "time",
+            "title": "Responded at",
+            "description": "Time of the response (UTC); NULL on user rows",
+        },
+        {
+            "name": "sentiment_class",
+            "sql": "sentiment_class",
+            "type": "string",
+            "title": "Sentiment class",
+        },
         {"name": "is_user_row", "sql": "is_user_row", "type": "number", "public": False},
     ]
     return out

@@ -46,12 +46,8 @@ def artifacts(spec: Spec, spec_path: str) -> dict[str, str]:
     """Return relative path -> file content for every artifact of ``spec``."""
     files: dict[str, str] = {}
     model = cube_model(spec)
-    files[f"model/cubes/{spec.name}.yml"] = header(spec_path) + dump_yaml(
-        {"cubes": model["cubes"]}
-    )
-    files[f"model/views/{spec.name}.yml"] = header(spec_path) + dump_yaml(
-        {"views": model["views"]}
-    )
+    files[f"model/cubes/{spec.name}.yml"] = header(spec_path) + dump_yaml({"cubes": model["cubes"]})
+    files[f"model/views/{spec.name}.yml"] = header(spec_path) + dump_yaml({"views": model["views"]})
     for dialect in spec.dialects:
         view = render(facts_view(spec, facts_table(spec)), dialect)
         query = render(aggregate_query(spec), dialect)

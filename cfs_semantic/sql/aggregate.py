@@ -46,7 +46,11 @@ def _dimension_exprs(spec: Spec, grouping: Grouping) -> list[tuple[str, exp.Expr
         source = ACT if grouping.time_dim == "activated" else RESP
         bucket = time_bucket(spec, col(source, "f"), grouping.grain)
         dims.append(
-            (time_column(grouping.time_dim, grouping.grain), bucket, grouping.time_dim == "activated")
+            (
+                time_column(grouping.time_dim, grouping.grain),
+                bucket,
+                grouping.time_dim == "activated",
+            )
         )
     return dims
 
@@ -67,9 +71,10 @@ def _counter_selects(table: str) -> list[exp.Expression]:
     responding = exp.Count(
         this=exp.Distinct(
             expressions=[
-                exp.Case()
-                .when(exp.EQ(this=col("is_eligible", table), expression=exp.Literal.number(1)),
-                      col(USER, table))
+                exp.Case().when(
+                    exp.EQ(this=col("is_eligible", table), expression=exp.Literal.number(1)),
+                    col(USER, table),
+                )
             ]
         )
     )
@@ -86,14 +91,14 @@ def _ratios(table: str) -> list[exp.Expression]:
     def c(name: str) -> exp.Column:
         return col(name, table)
 
-    shares = {
-        cls: _ratio(c(f"{cls}_responses"), c("classified_responses")) for cls in CLASSES
-    }
+    shares = {cls: _ratio(c(f"{cls}_responses"), c("classified_responses")) for cls in CLASSES}
     out = [_alias(_ratio(c("score_sum"), c("scored_responses")), "score")]
     out += [_alias(shares[cls], f"{cls}_share") for cls in CLASSES]
     out.append(
-        _alias(exp.Sub(this=shares["positive"].copy(), expression=shares["negative"].copy()),
-               "net_sentiment")
+        _alias(
+            exp.Sub(this=shares["positive"].copy(), expression=shares["negative"].copy()),
+            "net_sentiment",
+        )
     )
     out.append(_alias(_ratio(c("responding_users"), c("activated_users")), "response_rate"))
     return out
@@ -103,8 +108,10 @@ def _null_safe_eq(left: exp.Expression, right: exp.Expression) -> exp.Expression
     """``left = right OR (left IS NULL AND right IS NULL)``: portable NULL-as-a-group join."""
     return exp.or_(
         exp.EQ(this=left, expression=right),
-        exp.and_(exp.Is(this=left.copy(), expression=exp.Null()),
-                 exp.Is(this=right.copy(), expression=exp.Null())),
+        exp.and_(
+            exp.Is(this=left.copy(), expression=exp.Null()),
+            exp.Is(this=right.copy(), expression=exp.Null()),
+        ),
     )
 
 
@@ -127,7 +134,9 @@ def aggregate_query(spec: Spec, grouping: Grouping = Grouping()) -> exp.Query:
         base.subquery("g")
     )
     if not user_only:
-        grouped = grouped.where(exp.EQ(this=col("is_user_row", "g"), expression=exp.Literal.number(0)))
+        grouped = grouped.where(
+            exp.EQ(this=col("is_user_row", "g"), expression=exp.Literal.number(0))
+        )
     if names:
         grouped = grouped.group_by(*[col(n, "g") for n in names])
     outer = exp.select(*[col(n, "t") for n in names]).from_(grouped.subquery("t"))
@@ -141,12 +150,16 @@ def aggregate_query(spec: Spec, grouping: Grouping = Grouping()) -> exp.Query:
             condition = exp.and_(*[_null_safe_eq(col(n, "t"), col(n, "a")) for n in user_names])
         outer = outer.join(users.subquery("a"), on=condition, join_type="left")
         outer = outer.select(
-            _alias(exp.Coalesce(this=col("activated_users", "a"),
-                                expressions=[exp.Literal.number(0)]), "activated_users")
+            _alias(
+                exp.Coalesce(this=col("activated_users", "a"), expressions=[exp.Literal.number(0)]),
+                "activated_users",
+            )
         )
     outer = outer.select(*[col(c, "t") for c in COUNTERS if c != "activated_users"])
     outer = outer.select(col("score_sum", "t"))
-    final = exp.select(*[col(n, "o") for n in names], *[col(c, "o") for c in (*COUNTERS, "score_sum")])
+    final = exp.select(
+        *[col(n, "o") for n in names], *[col(c, "o") for c in (*COUNTERS, "score_sum")]
+    )
     final = final.select(*_ratios("o")).from_(outer.subquery("o"))
     if names:
         final = final.order_by(*[exp.Ordered(this=col(n, "o"), nulls_first=False) for n in names])

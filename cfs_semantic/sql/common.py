@@ -62,7 +62,9 @@ def parse_source(source: str, dialect: str) -> exp.Expression:
     if not is_query(source):
         parts = source.split(".")
         if not all(parts) or len(parts) > 3:
-            raise SpecError([Problem(f"invalid table name {source!r}", "use table or schema.table")])
+            raise SpecError(
+                [Problem(f"invalid table name {source!r}", "use table or schema.table")]
+            )
         identifiers = [exp.to_identifier(p, quoted=True) for p in parts]
         return exp.Table(
             this=identifiers[-1],
@@ -73,14 +75,22 @@ def parse_source(source: str, dialect: str) -> exp.Expression:
         statements = sqlglot.parse(source, read=dialect)
     except ParseError as err:
         raise SpecError(
-            [Problem(f"the source query does not parse: {err.errors[0]['description']}",
-                     "fix the SELECT")]
+            [
+                Problem(
+                    f"the source query does not parse: {err.errors[0]['description']}",
+                    "fix the SELECT",
+                )
+            ]
         ) from None
     statements = [s for s in statements if s is not None]
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise SpecError(
-            [Problem("a source must be one table name or one SELECT statement",
-                     "remove the other statements")]
+            [
+                Problem(
+                    "a source must be one table name or one SELECT statement",
+                    "remove the other statements",
+                )
+            ]
         )
     return statements[0].subquery()
 

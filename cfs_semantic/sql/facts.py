@@ -130,8 +130,12 @@ def _response_rows(spec: Spec) -> exp.Select:
     if cols.user_id:
         user: exp.Expression = col(cols.user_id, "s")
     else:
-        user = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(
-            this=exp.cast(col(cols.responded_at, "s"), "TIMESTAMP"))]))
+        user = exp.Window(
+            this=exp.RowNumber(),
+            order=exp.Order(
+                expressions=[exp.Ordered(this=exp.cast(col(cols.responded_at, "s"), "TIMESTAMP"))]
+            ),
+        )
     rid = col(cols.response_id, "s") if cols.response_id else exp.Null()
     score = exp.cast(col(cols.score, "s"), "DOUBLE") if cols.score else exp.Null()
     label = (
