@@ -151,6 +151,12 @@ def _install_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _npm_error_summary(output: str, max_lines: int = 30) -> str:
+    """Keep npm's error lines (its reason comes first), without the warnings before them."""
+    lines = [line for line in output.splitlines() if not line.startswith("npm warn")]
+    return "\n".join(lines[:max_lines])
+
+
 def ensure_installed(timeout_s: float = 900.0) -> Path:
     """Install the harness's npm packages from its lockfile when they are missing or stale.
 
@@ -193,7 +199,7 @@ def ensure_installed(timeout_s: float = 900.0) -> Path:
                 f"npm ci in {directory} did not finish within {timeout_s:.0f} s"
             ) from exc
         if completed.returncode != 0:
-            output = (completed.stderr or completed.stdout)[-_STDERR_TAIL:]
+            output = _npm_error_summary(completed.stderr or completed.stdout)
             raise CubeHarnessError(
                 f"npm ci --ignore-scripts failed in {directory} "
                 f"(exit {completed.returncode}):\n{output}"

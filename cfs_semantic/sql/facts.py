@@ -175,6 +175,10 @@ def stage_responses(spec: Spec) -> exp.Select:
 
 def eligible(spec: Spec) -> exp.Select:
     """Eligible responses joined to their user's first activation and attributes."""
+    if spec.activation.mode is ActivationMode.RESPONSE_STAGE and spec.responses.user_id is None:
+        # Each anonymous response is its own respondent, activated when it answered: no join
+        # (a synthetic row key would not be stable between two evaluations).
+        return _dedupe(spec, _anonymous_stage_rows(spec))
     users = first_activation(spec).subquery("u")
     if spec.activation.mode is ActivationMode.RESPONSE_STAGE:
         rows = stage_responses(spec).subquery("r")
@@ -195,6 +199,19 @@ def eligible(spec: Spec) -> exp.Select:
                 unit=exp.var("DAY"),
             )
             select = select.where(exp.LT(this=col(RESP, "r"), expression=end))
+    return _dedupe(spec, select)
+
+
+def _anonymous_stage_rows(spec: Spec) -> exp.Select:
+    names = [RID, USER, RESP, "score", "label", *spec.responses.attributes]
+    return exp.select(*[col(n, "r") for n in names], _alias(col(RESP, "r"), ACT)).from_(
+        stage_responses(spec).subquery("r")
+    )
+
+
+def _dedupe(spec: Spec, select: exp.Select) -> exp.Select:
+    """Keep one eligible response per user when the spec asks for it."""
+    names = [RID, USER, RESP, "score", "label", *spec.responses.attributes]
     if spec.dedupe is Dedupe.ALL:
         return select
     direction = spec.dedupe is Dedupe.LATEST_PER_USER
