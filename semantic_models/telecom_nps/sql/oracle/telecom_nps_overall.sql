@@ -110,7 +110,7 @@ WITH facts AS (
         "r"."score",
         "r"."label",
         "r"."journey_step",
-        "u"."activated_at"
+        "r"."responded_at" AS "activated_at"
       FROM (
         SELECT
           *
@@ -132,35 +132,6 @@ WITH facts AS (
           )
           AND NOT "t"."user_id" IS NULL
       ) r
-      INNER JOIN (
-        SELECT
-          "r"."user_id",
-          MIN("r"."responded_at") AS "activated_at"
-        FROM (
-          SELECT
-            *
-          FROM (
-            SELECT
-              NULL AS "response_id",
-              ROW_NUMBER() OVER (ORDER BY CAST("s"."CUSTOMER_RESPONSE_DATE" AS TIMESTAMP)) AS "user_id",
-              CAST("s"."CUSTOMER_RESPONSE_DATE" AS TIMESTAMP) AS "responded_at",
-              CAST("s"."NPS_SCORE" AS DOUBLE PRECISION) AS "score",
-              NULLIF(LOWER(TRIM(CAST("s"."NPS_RATING" AS CLOB))), '') AS "label",
-              "s"."SURVEY_SUB_TYPE" AS "journey_step",
-              "s"."SURVEY_SUB_TYPE" AS "stage"
-            FROM "nps_verbatims" "s"
-          ) t
-          WHERE
-            (
-              "t"."stage" IN ('First Payment', 'Service in Use')
-              AND NOT "t"."responded_at" IS NULL
-            )
-            AND NOT "t"."user_id" IS NULL
-        ) r
-        GROUP BY
-          "r"."user_id"
-      ) u
-        ON "r"."user_id" = "u"."user_id"
     ) e
   ) c
 )

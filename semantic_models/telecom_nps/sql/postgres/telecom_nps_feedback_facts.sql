@@ -110,7 +110,7 @@ FROM (
       "r"."score",
       "r"."label",
       "r"."journey_step",
-      "u"."activated_at"
+      "r"."responded_at" AS "activated_at"
     FROM (
       SELECT
         *
@@ -132,34 +132,5 @@ FROM (
         )
         AND NOT "t"."user_id" IS NULL
     ) AS r
-    INNER JOIN (
-      SELECT
-        "r"."user_id",
-        MIN("r"."responded_at") AS "activated_at"
-      FROM (
-        SELECT
-          *
-        FROM (
-          SELECT
-            NULL AS "response_id",
-            ROW_NUMBER() OVER (ORDER BY CAST("s"."CUSTOMER_RESPONSE_DATE" AS TIMESTAMP)) AS "user_id",
-            CAST("s"."CUSTOMER_RESPONSE_DATE" AS TIMESTAMP) AS "responded_at",
-            CAST("s"."NPS_SCORE" AS DOUBLE PRECISION) AS "score",
-            NULLIF(LOWER(TRIM(CAST("s"."NPS_RATING" AS TEXT))), '') AS "label",
-            "s"."SURVEY_SUB_TYPE" AS "journey_step",
-            "s"."SURVEY_SUB_TYPE" AS "stage"
-          FROM "nps_verbatims" AS "s"
-        ) AS t
-        WHERE
-          (
-            "t"."stage" IN ('First Payment', 'Service in Use')
-            AND NOT "t"."responded_at" IS NULL
-          )
-          AND NOT "t"."user_id" IS NULL
-      ) AS r
-      GROUP BY
-        "r"."user_id"
-    ) AS u
-      ON "r"."user_id" = "u"."user_id"
   ) AS e
 ) AS c;

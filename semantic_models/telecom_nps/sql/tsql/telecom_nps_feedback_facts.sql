@@ -112,7 +112,7 @@ FROM (
       [r].[score] AS [score],
       [r].[label] AS [label],
       [r].[journey_step] AS [journey_step],
-      [u].[activated_at] AS [activated_at]
+      [r].[responded_at] AS [activated_at]
     FROM (
       SELECT
         *
@@ -136,36 +136,5 @@ FROM (
         )
         AND NOT [t].[user_id] IS NULL
     ) AS r
-    INNER JOIN (
-      SELECT
-        [r].[user_id] AS [user_id],
-        MIN([r].[responded_at]) AS [activated_at]
-      FROM (
-        SELECT
-          *
-        FROM (
-          SELECT
-            NULL AS [response_id],
-            ROW_NUMBER() OVER (
-              ORDER BY CASE WHEN CAST([s].[CUSTOMER_RESPONSE_DATE] AS DATETIME2) IS NULL THEN 1 ELSE 0 END, CAST([s].[CUSTOMER_RESPONSE_DATE] AS DATETIME2)
-            ) AS [user_id],
-            CAST([s].[CUSTOMER_RESPONSE_DATE] AS DATETIME2) AS [responded_at],
-            CAST([s].[NPS_SCORE] AS FLOAT) AS [score],
-            NULLIF(LOWER(TRIM(CAST([s].[NPS_RATING] AS VARCHAR(MAX)))), '') AS [label],
-            [s].[SURVEY_SUB_TYPE] AS [journey_step],
-            [s].[SURVEY_SUB_TYPE] AS [stage]
-          FROM [nps_verbatims] AS [s]
-        ) AS t
-        WHERE
-          (
-            [t].[stage] IN ('First Payment', 'Service in Use')
-            AND NOT [t].[responded_at] IS NULL
-          )
-          AND NOT [t].[user_id] IS NULL
-      ) AS r
-      GROUP BY
-        [r].[user_id]
-    ) AS u
-      ON [r].[user_id] = [u].[user_id]
   ) AS e
 ) AS c;

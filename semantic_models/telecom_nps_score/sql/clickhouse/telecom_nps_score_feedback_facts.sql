@@ -129,7 +129,7 @@ FROM (
       "r"."score",
       "r"."label",
       "r"."journey_step",
-      "u"."activated_at"
+      "r"."responded_at" AS "activated_at"
     FROM (
       SELECT
         *
@@ -155,38 +155,5 @@ FROM (
           "t"."user_id" IS NULL
         )
     ) AS r
-    INNER JOIN (
-      SELECT
-        "r"."user_id",
-        MIN("r"."responded_at") AS "activated_at"
-      FROM (
-        SELECT
-          *
-        FROM (
-          SELECT
-            NULL AS "response_id",
-            ROW_NUMBER() OVER (ORDER BY CAST("s"."CUSTOMER_RESPONSE_DATE" AS Nullable(DateTime))) AS "user_id",
-            CAST("s"."CUSTOMER_RESPONSE_DATE" AS Nullable(DateTime)) AS "responded_at",
-            CAST("s"."NPS_SCORE" AS Nullable(Float64)) AS "score",
-            nullIf(LOWER(TRIM(CAST("s"."NPS_RATING" AS Nullable(String)))), '') AS "label",
-            "s"."SURVEY_SUB_TYPE" AS "journey_step",
-            "s"."SURVEY_SUB_TYPE" AS "stage"
-          FROM "nps_verbatims" AS "s"
-        ) AS t
-        WHERE
-          (
-            "t"."stage" IN ('First Payment', 'Service in Use')
-            AND NOT (
-              "t"."responded_at" IS NULL
-            )
-          )
-          AND NOT (
-            "t"."user_id" IS NULL
-          )
-      ) AS r
-      GROUP BY
-        "r"."user_id"
-    ) AS u
-      ON "r"."user_id" = "u"."user_id"
   ) AS e
 ) AS c;
