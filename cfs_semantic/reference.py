@@ -131,13 +131,28 @@ def _response_base(spec: Spec, responses: pd.DataFrame) -> pd.DataFrame:
         frame[name] = responses[column]
     if cols.stage:
         frame["__stage"] = responses[cols.stage]
+    frame["__duplicate"] = _duplicates(frame, cols.response_id, list(cols.attributes))
     return frame
+
+
+def _duplicates(frame: pd.DataFrame, response_id: str | None, attrs: list[str]) -> pd.Series:
+    """True for every row after the first with the same non-NULL response id."""
+    if response_id is None:
+        return pd.Series(False, index=frame.index)
+    label = frame["__label"].map(lambda v: normalize_label(v) or None if isinstance(v, str) else None)
+    order = frame.assign(__label_key=label)
+    ranked = order.sort_values(
+        ["__rid", RESPONDED, "__score", "__label_key", *attrs], na_position="last", kind="mergesort"
+    )
+    dup = ranked["__rid"].notna() & ranked.duplicated(subset=["__rid"], keep="first")
+    return dup.reindex(frame.index)
 
 
 def _stage_rows(spec: Spec, responses: pd.DataFrame) -> pd.DataFrame:
     frame = _response_base(spec, responses)
     at_stage = frame["__stage"].isin(spec.activation.stages).fillna(False).astype(bool)
-    return frame[at_stage & frame[RESPONDED].notna() & frame[USER_KEY].notna()]
+    keep = at_stage & frame[RESPONDED].notna() & frame[USER_KEY].notna() & ~frame["__duplicate"]
+    return frame[keep]
 
 
 def eligible_responses(spec: Spec, src: SourceFrames, users: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +162,7 @@ def eligible_responses(spec: Spec, src: SourceFrames, users: pd.DataFrame) -> pd
         rows = rows.merge(users, on=USER_KEY, how="inner")
     else:
         rows = _response_base(spec, src.responses)
-        rows = rows[rows[USER_KEY].notna() & rows[RESPONDED].notna()]
+        rows = rows[rows[USER_KEY].notna() & rows[RESPONDED].notna() & ~rows["__duplicate"]]
         rows = rows.merge(users, on=USER_KEY, how="inner")
         keep = rows[ACTIVATED] <= rows[RESPONDED]
         if spec.window_days is not None:

@@ -1,10 +1,12 @@
 """One small, uniform interface to the SQL engines the project runs generated SQL on.
 
-Example:
-    >>> from cfs_semantic.engines import open_engine
-    >>> with open_engine("duckdb") as engine:
-    ...     engine.load_table("t", frame, {"user id": "string", "score": "float"})
-    ...     result = engine.query('SELECT AVG("score") AS s FROM "t"')
+Example::
+
+    from cfs_semantic.engines import open_engine
+
+    with open_engine("duckdb") as engine:
+        engine.load_table("t", frame, {"user id": "string", "score": "float"})
+        result = engine.query('SELECT AVG("score") AS s FROM "t"')
 
 Engines (``ENGINE_NAMES``) and the sqlglot dialect to generate SQL for each
 (``engine.dialect``):
@@ -42,7 +44,14 @@ from cfs_semantic.engines.base import (
 
 logger = logging.getLogger(__name__)
 
-ENGINE_NAMES: tuple[str, ...] = ("duckdb", "sqlite", "postgres", "datafusion", "clickhouse", "spark")
+ENGINE_NAMES: tuple[str, ...] = (
+    "duckdb",
+    "sqlite",
+    "postgres",
+    "datafusion",
+    "clickhouse",
+    "spark",
+)
 
 __all__ = [
     "ENGINE_NAMES",

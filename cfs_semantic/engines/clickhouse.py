@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import uuid
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ class ClickHouseEngine(Engine):
     * ``/`` is always floating-point division (``7/2 = 3.5``); ``intDiv`` is integer division.
       Decimal results are converted to float64.
     * Query parameters use ClickHouse syntax ``{name:Type}``; a list binds ``p1``, ``p2``, ...
+      Strings are escaped for ClickHouse's parameter format and None is sent as ``\\N`` (so it
+      needs a ``Nullable(...)`` placeholder type).
     """
 
     name = "clickhouse"
@@ -79,9 +82,12 @@ class ClickHouseEngine(Engine):
         from chdb import session as chdb_session
 
         self._dir = Path(tempfile.mkdtemp(prefix="cfs-chdb-"))
-        self._session: Any = None
+        # The finalizer holds the session (not the engine): it closes it and removes the
+        # directory on close(), garbage collection or interpreter exit, whichever comes first.
+        self._state: dict[str, Any] = {}
+        self._finalizer = weakref.finalize(self, _cleanup, self._state, self._dir)
         try:
-            self._session = chdb_session.Session(str(self._dir / "db"))
+            self._state["session"] = chdb_session.Session(str(self._dir / "db"))
             for key, value in {**DEFAULT_SETTINGS, **(settings or {})}.items():
                 self.execute(set_statement(key, value))
         except Exception as err:
@@ -109,7 +115,7 @@ class ClickHouseEngine(Engine):
         insert = exp.Insert(this=quoted_table(name), expression=select).sql(dialect=self.dialect)
         try:
             self._check_open().query(create)
-            self._session.query(insert, params={"path": str(path)})
+            self._check_open().query(insert, params={"path": str(path)})
         finally:
             path.unlink(missing_ok=True)
 
@@ -123,16 +129,22 @@ class ClickHouseEngine(Engine):
         self._check_open().query(sql)
 
     def _check_open(self) -> Any:
-        if self._session is None:
+        session = self._state.get("session")
+        if session is None:
             raise EngineError("the ClickHouse engine is closed")
-        return self._session
+        return session
 
     def close(self) -> None:
         """Close the chdb session and delete its directory."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._finalizer()
+
+
+def _cleanup(state: dict[str, Any], directory: Path) -> None:
+    session = state.pop("session", None)
+    if session is not None:
+        session.close()
+    shutil.rmtree(directory, ignore_errors=True)
+    logger.debug("chdb session in %s closed", directory)
 
 
 def set_statement(name: str, value: str | int | float | bool) -> str:
@@ -148,11 +160,23 @@ def set_statement(name: str, value: str | int | float | bool) -> str:
     return exp.Set(expressions=[item]).sql(dialect="clickhouse")
 
 
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _param_value(value: Any) -> Any:
+    """ClickHouse parses text parameters in its escaped (TSV) format; NULL is ``\\N``."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    return value
+
+
 def _named(params: Params) -> dict[str, Any] | None:
     if params is None:
         return None
     if isinstance(params, Mapping):
-        return dict(params)
+        return {key: _param_value(value) for key, value in params.items()}
     if isinstance(params, str | bytes):
         raise EngineError("params must be a list or a mapping, not a string")
-    return {f"p{position}": value for position, value in enumerate(params, start=1)}
+    return {f"p{position}": _param_value(value) for position, value in enumerate(params, start=1)}

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 class DuckDBEngine(Engine):
-    """An in-memory DuckDB database.
+    """An in-memory DuckDB database with the session time zone set to UTC.
 
     Tables are loaded by registering the Arrow table and ``INSERT ... SELECT``. Results come
     from Arrow; ``/`` is always fractional (``7/2 = 3.5``, ``//`` is integer division) and
@@ -55,14 +55,13 @@ class DuckDBEngine(Engine):
 
         try:
             self._con: Any = duckdb.connect(":memory:")
+            self._con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as err:
             raise EngineStartError(f"duckdb could not start: {err}") from err
 
     def _load_arrow(self, name: str, table: pa.Table, columns: dict[str, str]) -> None:
         source = f"__cfs_load_{uuid.uuid4().hex}"
-        self._con.execute(
-            create_table_sql(name, columns, self._TYPES, self.dialect, replace=True)
-        )
+        self._con.execute(create_table_sql(name, columns, self._TYPES, self.dialect, replace=True))
         self._con.register(source, table)
         try:
             self._con.execute(insert_select_sql(name, source, self.dialect))
@@ -200,6 +199,8 @@ class DataFusionEngine(Engine):
             raise EngineError("params must be a list or a mapping, not a string")
         else:
             values = {str(position): value for position, value in enumerate(params, start=1)}
+        if self._ctx is None:
+            raise EngineError("the DataFusion engine is closed")
         return self._ctx.sql(sql, param_values=values)
 
     def close(self) -> None:

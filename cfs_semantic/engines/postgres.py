@@ -71,7 +71,9 @@ def find_pg_bin_dir(bin_dir: str | None = None) -> Path:
         found = shutil.which("initdb")
         if found:
             candidates.append(Path(found).parent)
-        candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+        candidates += [
+            Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+        ]
     for candidate in candidates:
         if (candidate / "initdb").is_file() and (candidate / "pg_ctl").is_file():
             return candidate
@@ -252,6 +254,8 @@ class PostgresEngine(Engine):
             if isinstance(err, EngineStartError):
                 raise
             raise EngineStartError(f"could not connect to PostgreSQL: {err}") from err
+        # Runs before the server's finalizer at exit (finalizers run newest first).
+        self._close_connection = weakref.finalize(self, self._con.close)
         self._con.adapters.register_loader("numeric", FloatLoader)
         logger.info("PostgreSQL server on 127.0.0.1:%d in %s", self._server.port, self._server.root)
 
@@ -290,7 +294,6 @@ class PostgresEngine(Engine):
     def close(self) -> None:
         """Close the connection, stop the server and delete its directory."""
         try:
-            if not self._con.closed:
-                self._con.close()
+            self._close_connection()
         finally:
             self._server.stop()

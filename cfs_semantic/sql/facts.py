@@ -157,7 +157,35 @@ def _response_rows(spec: Spec) -> exp.Select:
         select = select.select(_alias(col(column, "s"), name))
     if cols.stage:
         select = select.select(_alias(col(cols.stage, "s"), "stage"))
-    return select
+    return select.select(_alias(_duplicate_flag(spec, rid, score, label), "is_duplicate"))
+
+
+def _duplicate_flag(
+    spec: Spec, rid: exp.Expression, score: exp.Expression, label: exp.Expression
+) -> exp.Expression:
+    """1 for every row after the first with the same (non-NULL) response id, else 0.
+
+    The first is the earliest response, then the lowest score, label and attributes.
+    """
+    cols = spec.responses
+    if not cols.response_id:
+        return exp.Literal.number(0)
+    order = [_ts(spec, "s", cols.responded_at), score.copy(), label.copy()]
+    order += [col(c, "s") for c in cols.attributes.values()]
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[rid.copy()],
+        order=exp.Order(expressions=[exp.Ordered(this=o, nulls_first=False) for o in order]),
+    )
+    duplicate = exp.and_(
+        exp.Not(this=exp.Is(this=rid.copy(), expression=exp.Null())),
+        exp.GT(this=rank, expression=exp.Literal.number(1)),
+    )
+    return flag(duplicate)
+
+
+def _not_duplicate(table: str) -> exp.Expression:
+    return exp.EQ(this=col("is_duplicate", table), expression=exp.Literal.number(0))
 
 
 def stage_responses(spec: Spec) -> exp.Select:
@@ -170,6 +198,7 @@ def stage_responses(spec: Spec) -> exp.Select:
         .where(exp.In(this=col("stage", "t"), expressions=stages))
         .where(exp.Not(this=exp.Is(this=col(RESP, "t"), expression=exp.Null())))
         .where(exp.Not(this=exp.Is(this=col(USER, "t"), expression=exp.Null())))
+        .where(_not_duplicate("t"))
     )
 
 
@@ -191,6 +220,7 @@ def eligible(spec: Spec) -> exp.Select:
         users, on=exp.EQ(this=col(USER, "r"), expression=col(USER, "u")), join_type="inner"
     )
     if spec.activation.mode is not ActivationMode.RESPONSE_STAGE:
+        select = select.where(_not_duplicate("r"))
         select = select.where(exp.LTE(this=col(ACT, "u"), expression=col(RESP, "r")))
         if spec.window_days is not None:
             end = exp.DateAdd(

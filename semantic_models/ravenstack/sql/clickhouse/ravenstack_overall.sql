@@ -184,7 +184,18 @@ WITH facts AS (
           CAST("s"."submitted_at" AS Nullable(DateTime)) AS "responded_at",
           CAST("s"."satisfaction_score" AS Nullable(Float64)) AS "score",
           NULL AS "label",
-          "s"."priority" AS "priority"
+          "s"."priority" AS "priority",
+          CASE
+            WHEN NOT (
+              "s"."ticket_id" IS NULL
+            )
+            AND ROW_NUMBER() OVER (
+              PARTITION BY "s"."ticket_id"
+              ORDER BY CAST("s"."submitted_at" AS Nullable(DateTime)), CAST("s"."satisfaction_score" AS Nullable(Float64)), NULL, "s"."priority"
+            ) > 1
+            THEN 1
+            ELSE 0
+          END AS "is_duplicate"
         FROM "support_tickets" AS "s"
       ) AS r
       INNER JOIN (
@@ -259,7 +270,7 @@ WITH facts AS (
       ) AS u
         ON "r"."user_id" = "u"."user_id"
       WHERE
-        "u"."activated_at" <= "r"."responded_at"
+        "r"."is_duplicate" = 0 AND "u"."activated_at" <= "r"."responded_at"
     ) AS e
   ) AS c
 )

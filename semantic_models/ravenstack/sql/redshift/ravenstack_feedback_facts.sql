@@ -160,7 +160,16 @@ FROM (
         CAST("s"."submitted_at" AS TIMESTAMP) AS "responded_at",
         CAST("s"."satisfaction_score" AS DOUBLE PRECISION) AS "score",
         NULL AS "label",
-        "s"."priority" AS "priority"
+        "s"."priority" AS "priority",
+        CASE
+          WHEN NOT "s"."ticket_id" IS NULL
+          AND ROW_NUMBER() OVER (
+            PARTITION BY "s"."ticket_id"
+            ORDER BY CAST("s"."submitted_at" AS TIMESTAMP), CAST("s"."satisfaction_score" AS DOUBLE PRECISION), NULL, "s"."priority"
+          ) > 1
+          THEN 1
+          ELSE 0
+        END AS "is_duplicate"
       FROM "support_tickets" AS "s"
     ) AS r
     INNER JOIN (
@@ -229,6 +238,6 @@ FROM (
     ) AS u
       ON "r"."user_id" = "u"."user_id"
     WHERE
-      "u"."activated_at" <= "r"."responded_at"
+      "r"."is_duplicate" = 0 AND "u"."activated_at" <= "r"."responded_at"
   ) AS e
 ) AS c;

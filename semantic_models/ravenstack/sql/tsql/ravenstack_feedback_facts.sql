@@ -163,7 +163,16 @@ FROM (
         CAST([s].[submitted_at] AS DATETIME2) AS [responded_at],
         CAST([s].[satisfaction_score] AS FLOAT) AS [score],
         NULL AS [label],
-        [s].[priority] AS [priority]
+        [s].[priority] AS [priority],
+        CASE
+          WHEN NOT [s].[ticket_id] IS NULL
+          AND ROW_NUMBER() OVER (
+            PARTITION BY [s].[ticket_id]
+            ORDER BY CASE WHEN CAST([s].[submitted_at] AS DATETIME2) IS NULL THEN 1 ELSE 0 END, CAST([s].[submitted_at] AS DATETIME2), CASE WHEN CAST([s].[satisfaction_score] AS FLOAT) IS NULL THEN 1 ELSE 0 END, CAST([s].[satisfaction_score] AS FLOAT), CASE WHEN NULL IS NULL THEN 1 ELSE 0 END, NULL, CASE WHEN [s].[priority] IS NULL THEN 1 ELSE 0 END, [s].[priority]
+          ) > 1
+          THEN 1
+          ELSE 0
+        END AS [is_duplicate]
       FROM [support_tickets] AS [s]
     ) AS r
     INNER JOIN (
@@ -235,6 +244,6 @@ FROM (
     ) AS u
       ON [r].[user_id] = [u].[user_id]
     WHERE
-      [u].[activated_at] <= [r].[responded_at]
+      [r].[is_duplicate] = 0 AND [u].[activated_at] <= [r].[responded_at]
   ) AS e
 ) AS c;

@@ -35,15 +35,19 @@ WITH facts AS (
           CAST(`s`.`NPS_SCORE` AS DOUBLE) AS `score`,
           NULLIF(LOWER(TRIM(CAST(`s`.`NPS_RATING` AS STRING))), '') AS `label`,
           `s`.`SURVEY_SUB_TYPE` AS `journey_step`,
-          `s`.`SURVEY_SUB_TYPE` AS `stage`
+          `s`.`SURVEY_SUB_TYPE` AS `stage`,
+          0 AS `is_duplicate`
         FROM `nps_verbatims` AS `s`
       ) AS t
       WHERE
         (
-          `t`.`stage` IN ('First Payment', 'Service in Use')
-          AND NOT `t`.`responded_at` IS NULL
+          (
+            `t`.`stage` IN ('First Payment', 'Service in Use')
+            AND NOT `t`.`responded_at` IS NULL
+          )
+          AND NOT `t`.`user_id` IS NULL
         )
-        AND NOT `t`.`user_id` IS NULL
+        AND `t`.`is_duplicate` = 0
     ) AS r
     GROUP BY
       `r`.`user_id`
@@ -122,15 +126,19 @@ WITH facts AS (
             CAST(`s`.`NPS_SCORE` AS DOUBLE) AS `score`,
             NULLIF(LOWER(TRIM(CAST(`s`.`NPS_RATING` AS STRING))), '') AS `label`,
             `s`.`SURVEY_SUB_TYPE` AS `journey_step`,
-            `s`.`SURVEY_SUB_TYPE` AS `stage`
+            `s`.`SURVEY_SUB_TYPE` AS `stage`,
+            0 AS `is_duplicate`
           FROM `nps_verbatims` AS `s`
         ) AS t
         WHERE
           (
-            `t`.`stage` IN ('First Payment', 'Service in Use')
-            AND NOT `t`.`responded_at` IS NULL
+            (
+              `t`.`stage` IN ('First Payment', 'Service in Use')
+              AND NOT `t`.`responded_at` IS NULL
+            )
+            AND NOT `t`.`user_id` IS NULL
           )
-          AND NOT `t`.`user_id` IS NULL
+          AND `t`.`is_duplicate` = 0
       ) AS r
     ) AS e
   ) AS c
