@@ -116,6 +116,9 @@ def _table(frame: pd.DataFrame, keys: list[str]) -> str:
 )
 @click.option("--decimals", type=click.IntRange(0, 12), default=4, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option(
+    "--reconcile", is_flag=True, help="Print where every input response went instead of the KPI."
+)
 def compute(
     spec_path: Path,
     by: tuple[str, ...],
@@ -123,6 +126,7 @@ def compute(
     time_dim: str | None,
     decimals: int,
     fmt: str,
+    reconcile: bool,
 ) -> None:
     """Run the KPI on the spec's local files with DuckDB and print the result."""
     from cfs_semantic.runner import LocalRun, make_grouping
@@ -131,9 +135,34 @@ def compute(
     if time_dim and not grain:
         raise UsageError("--time needs --grain")
     grouping = make_grouping(run.spec, _split(by), grain, time_dim)
+    if reconcile:
+        _emit_reconciliation(run, fmt)
+        return
     result = run.sql(grouping)
     title = f"{run.spec.title} [{run.spec.name}, DuckDB]"
     _emit(result, grouping.columns(), fmt, decimals, title)
+    if fmt == "table":
+        click.echo("")
+        _emit_reconciliation(run, fmt)
+
+
+def _emit_reconciliation(run: Any, fmt: str) -> None:
+    rec = run.reconcile()
+    if fmt == "json":
+        payload = {"input_responses": rec.input_responses, **rec.buckets}
+        click.echo(json.dumps({**payload, "problems": rec.problems()}, indent=2))
+        return
+    if fmt == "csv":
+        click.echo("bucket,responses")
+        for name, count in rec.buckets.items():
+            click.echo(f"{name},{count}")
+        return
+    click.echo("-- where every input response went")
+    width = max(len(label) for label, _ in rec.lines())
+    for label, count in rec.lines():
+        click.echo(f"{label.ljust(width)}  {count:>9}")
+    for problem in rec.problems():
+        click.echo(f"warning: {problem}", err=True)
 
 
 @main.command()
@@ -157,6 +186,13 @@ def verify(spec_path: Path, by: tuple[str, ...], grain: str | None, time_dim: st
 
 def _verify_all(run: Any, groupings: list[Any]) -> int:
     failed = 0
+    problems = run.verify_reconciliation()
+    if problems:
+        failed += 1
+        click.echo("FAIL reconciliation: " + "; ".join(problems))
+    else:
+        responses = len(run.frames().responses)
+        click.echo(f"ok   reconciliation: {responses} input responses, buckets equal, adding up")
     for grouping in groupings:
         diffs = run.verify(grouping)
         label = ", ".join(grouping.columns()) or "overall"
@@ -168,7 +204,7 @@ def _verify_all(run: Any, groupings: list[Any]) -> int:
                 click.echo(f"  {diff.render()}")
         else:
             click.echo(f"ok   {label}: {groups} groups, every counter and measure equal")
-    click.echo(f"{len(groupings) - failed} passed, {failed} failed")
+    click.echo(f"{len(groupings) + 1 - failed} passed, {failed} failed")
     return failed
 
 

@@ -11,13 +11,15 @@ import duckdb
 import pandas as pd
 
 from cfs_semantic.compare import Difference, compare
-from cfs_semantic.contract import TIME_DIMENSIONS
+from cfs_semantic.contract import COUNTERS, TIME_DIMENSIONS
+from cfs_semantic.reconcile import Reconciliation, reference_buckets
 from cfs_semantic.errors import DataError, UsageError
 from cfs_semantic.loader import load_spec, suggest
 from cfs_semantic.reference import Grouping, SourceFrames, aggregate
 from cfs_semantic.sources import register_tables, source_frames
 from cfs_semantic.spec import Grain, Spec
 from cfs_semantic.sql.aggregate import aggregate_query
+from cfs_semantic.sql.reconcile import BUCKETS, reconcile_query
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,23 @@ class LocalRun:
         result = aggregate(self.spec, self.frames(), grouping)
         self.timings["reference"] = time.perf_counter() - started
         return result
+
+    def reconcile(self) -> Reconciliation:
+        """Count where every input response went, with SQL on DuckDB."""
+        rows = self.con.execute(reconcile_query(self.spec).sql("duckdb")).fetchall()
+        buckets = {name: 0 for name in BUCKETS}
+        buckets.update({str(name): int(count) for name, count in rows})
+        overall = self.sql().iloc[0]
+        counters = {name: int(overall[name]) for name in COUNTERS}
+        return Reconciliation(len(self.frames().responses), buckets, counters)
+
+    def verify_reconciliation(self) -> list[str]:
+        """Compare the SQL buckets with the reference's and check that they add up."""
+        sql = self.reconcile()
+        ref = reference_buckets(self.spec, self.frames())
+        found = [f"bucket {name}: reference {ref[name]}, SQL {sql.buckets[name]}"
+                 for name in BUCKETS if ref[name] != sql.buckets[name]]
+        return found + sql.problems()
 
     def verify(self, grouping: Grouping) -> list[Difference]:
         """Compare the DuckDB result with the reference for one grouping."""

@@ -123,7 +123,7 @@ def _ranked_users(spec: Spec) -> exp.Select:
     return _keep_first(select, [USER, *attrs], [col(a) for a in attrs])
 
 
-def _response_rows(spec: Spec) -> exp.Select:
+def response_rows(spec: Spec) -> exp.Select:
     """The response columns the metric needs, renamed to their roles."""
     cols = spec.responses
     src = parse_source(cols.source, spec.source_dialect).as_("s", quoted=True)
@@ -190,7 +190,7 @@ def _not_duplicate(table: str) -> exp.Expression:
 
 def stage_responses(spec: Spec) -> exp.Select:
     """Responses at a post-activation stage, with a user key and a timestamp."""
-    rows = _response_rows(spec).subquery("t", copy=False)
+    rows = response_rows(spec).subquery("t", copy=False)
     stages = [lit(s) for s in spec.activation.stages]
     return (
         exp.select(exp.Star())
@@ -212,7 +212,7 @@ def eligible(spec: Spec) -> exp.Select:
     if spec.activation.mode is ActivationMode.RESPONSE_STAGE:
         rows = stage_responses(spec).subquery("r")
     else:
-        rows = _response_rows(spec).subquery("r")
+        rows = response_rows(spec).subquery("r")
     names = [RID, USER, RESP, "score", "label", *spec.responses.attributes]
     select = exp.select(*[col(n, "r") for n in names], col(ACT, "u"))
     select = select.select(*[col(a, "u") for a in spec.user_attributes()])
