@@ -29,7 +29,8 @@ def test_compute_table_output_rounds_half_up_to_two_decimals() -> None:
     """The people's table shows 3.98 and 0.66 / 0.34 / 0.0 at two decimals."""
     done = run_cli("compute", str(EXAMPLES["ravenstack"]), "--decimals", "2")
     assert done.returncode == 0, done.stderr
-    lines = {line.split()[0]: line.split()[-1] for line in done.stdout.splitlines()[1:]}
+    kpi_block = done.stdout.split("\n\n")[0].splitlines()[1:]
+    lines = {line.split()[0]: line.split()[-1] for line in kpi_block}
     assert lines["scored_responses"] == "1160"
     assert lines["score"] == "3.98"
     assert (lines["positive_share"], lines["neutral_share"]) == ("0.66", "0.34")
