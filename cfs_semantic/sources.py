@@ -71,6 +71,8 @@ def register_tables(
         DataError: a file is missing or cannot be read as a table.
     """
     con = con or duckdb.connect()
+    # Offsets in the data are honoured; TIMESTAMPTZ -> TIMESTAMP casts must then give UTC.
+    con.execute("SET TimeZone = 'UTC'")
     for name, table in spec.tables.items():
         path = (base_dir / table.path).resolve()
         if not path.is_file():
@@ -86,10 +88,28 @@ def register_tables(
             con.execute(create.sql("duckdb"))
         except duckdb.Error as err:
             raise DataError(f"tables.{name}: cannot read {path}: {err}") from None
+        _nan_to_null(con, name)
         count = exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(name, quoted=True))
         row = con.execute(count.sql("duckdb")).fetchone()
         logger.info("registered table %s from %s (%s rows)", name, path, row[0] if row else 0)
     return con
+
+
+def _nan_to_null(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Store NaN in floating columns as NULL: the contract reads NaN as a missing score."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+        "AND data_type IN ('DOUBLE', 'FLOAT', 'REAL')",
+        [name],
+    ).fetchall()
+    for (column,) in rows:
+        target = exp.column(column, quoted=True)
+        update = exp.Update(
+            this=exp.to_table(name, quoted=True),
+            expressions=[exp.EQ(this=target, expression=exp.Null())],
+            where=exp.Where(this=exp.Anonymous(this="isnan", expressions=[target.copy()])),
+        )
+        con.execute(update.sql("duckdb"))
 
 
 def _frame(spec: Spec, con: duckdb.DuckDBPyConnection, source: str, role: str) -> pd.DataFrame:
@@ -168,4 +188,82 @@ def source_frames(spec: Spec, con: duckdb.DuckDBPyConnection) -> SourceFrames:
     if act.users is not None:
         frames.users = _frame(spec, con, act.users.source, "activation.users.source")
     check_columns(spec, frames)
+    check_values(spec, frames)
     return frames
+
+
+def _where(spec: Spec, source: str) -> str:
+    table = spec.tables.get(source)
+    if table is not None:
+        return f"table {source!r} (file {table.path})"
+    return f"source {source!r}" if not is_query(source) else "the source query"
+
+
+def _bad_row(mask: pd.Series) -> int | None:
+    hits = mask.to_numpy().nonzero()[0]
+    return int(hits[0]) if len(hits) else None
+
+
+def _value_error(spec: Spec, source: str, key: str, column: str, row: int, value: object,
+                 what: str, fix: str) -> DataError:
+    where = _where(spec, source)
+    line = f", line {row + 2} of the file" if source in spec.tables else ""
+    return DataError(
+        f"{key}: column {column!r} of {where}, row {row + 1}{line}: {value!r} {what}; {fix}"
+    )
+
+
+def check_values(spec: Spec, frames: SourceFrames) -> None:
+    """Fail naming the file, row and column of the first value the KPI cannot read.
+
+    Scores must be numbers or empty; timestamps must parse (ISO-8601, or the table's
+    ``timestamp_format`` when read from a file) and a column must not mix values with and
+    without a UTC offset.
+    """
+    cols = spec.responses
+    checks: list[tuple[pd.DataFrame | None, str, str, str | None, str]] = [
+        (frames.responses, cols.source, "responses.score", cols.score, "number"),
+        (frames.responses, cols.source, "responses.responded_at", cols.responded_at, "time"),
+    ]
+    act = spec.activation
+    if act.source is not None:
+        time_col = act.activated_at or act.occurred_at
+        key = "activation.activated_at" if act.activated_at else "activation.occurred_at"
+        checks.append((frames.activations, act.source, key, time_col, "time"))
+    for frame, source, key, column, kind in checks:
+        if frame is None or column is None:
+            continue
+        values = frame[column]
+        if kind == "number":
+            _check_numbers(spec, source, key, column, values)
+        else:
+            _check_times(spec, source, key, column, values)
+
+
+def _check_numbers(spec: Spec, source: str, key: str, column: str, values: pd.Series) -> None:
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return
+    parsed = pd.to_numeric(values, errors="coerce")
+    row = _bad_row(values.notna() & parsed.isna())
+    if row is not None:
+        raise _value_error(spec, source, key, column, row, values.iloc[row], "is not a number",
+                           "fix the value, leave it empty for a non-answer, or map another column")
+
+
+def _check_times(spec: Spec, source: str, key: str, column: str, values: pd.Series) -> None:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return
+    text = values.astype("string")
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    row = _bad_row(values.notna() & parsed.isna())
+    if row is not None:
+        raise _value_error(spec, source, key, column, row, values.iloc[row],
+                           "is not a timestamp",
+                           "use ISO-8601 or set tables.<name>.timestamp_format")
+    has_offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
+    if has_offset.any() and not has_offset[values.notna()].all():
+        row = _bad_row(values.notna() & ~has_offset)
+        assert row is not None
+        raise _value_error(spec, source, key, column, row, values.iloc[row],
+                           "has no UTC offset while other rows have one",
+                           "give every timestamp an offset, or none")

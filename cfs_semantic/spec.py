@@ -289,6 +289,16 @@ class Spec(Strict):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like UTC") from err
         return value
 
+    @field_validator("tables")
+    @classmethod
+    def _plain_table_names(cls, value: dict[str, TableFile]) -> dict[str, TableFile]:
+        for name in value:
+            if not name.strip() or "." in name or "\x00" in name:
+                raise ValueError(
+                    f"table name {name!r} must be non-empty and without dots; rename it"
+                )
+        return value
+
     @field_validator("dialects")
     @classmethod
     def _known_dialects(cls, value: list[str]) -> list[str]:
