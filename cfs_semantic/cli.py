@@ -218,10 +218,12 @@ def _verify_all(run: Any, groupings: list[Any]) -> int:
     show_default=True,
 )
 @click.option("--check", is_flag=True, help="Exit 1 with a diff when files drift; write nothing.")
-def generate(spec_paths: tuple[Path, ...], out_dir: Path, check: bool) -> None:
+@click.option("--force", is_flag=True, help="Overwrite files cfs-semantic did not write.")
+def generate(spec_paths: tuple[Path, ...], out_dir: Path, check: bool, force: bool) -> None:
     """Write the Cube model and the SQL per dialect for each spec."""
     from cfs_semantic.loader import load_spec
     from generators.emit import artifacts, write_artifacts
+    from generators.safe_write import MANIFEST, manifest_text
 
     paths = spec_paths or tuple(REPO_ROOT / p for p in BUNDLED_SPECS)
     drift = 0
@@ -230,9 +232,9 @@ def generate(spec_paths: tuple[Path, ...], out_dir: Path, check: bool) -> None:
         files = artifacts(spec, _display_path(path))
         target = out_dir / spec.name
         if check:
-            drift += _report_drift(files, target)
+            drift += _report_drift({**files, MANIFEST: manifest_text(files)}, target)
         else:
-            written = write_artifacts(files, target)
+            written = write_artifacts(files, target, force=force)
             click.echo(f"{spec.name}: wrote {len(written)} files under {target}")
     if check:
         if drift:

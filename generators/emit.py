@@ -16,6 +16,7 @@ from cfs_semantic.dialects import render
 from cfs_semantic.spec import Spec
 from cfs_semantic.sql.aggregate import aggregate_query, facts_view
 from generators.cube_model import cube_model, facts_table
+from generators.safe_write import write_files
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +57,6 @@ def artifacts(spec: Spec, spec_path: str) -> dict[str, str]:
     return files
 
 
-def write_artifacts(files: dict[str, str], out_dir: Path) -> list[Path]:
-    """Write files under ``out_dir`` atomically (temporary file, then rename)."""
-    written = []
-    for relative, content in sorted(files.items()):
-        target = out_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(content, encoding="utf-8", newline="\n")
-        tmp.replace(target)
-        written.append(target)
-        logger.info("wrote %s", target)
-    return written
+def write_artifacts(files: dict[str, str], out_dir: Path, force: bool = False) -> list[Path]:
+    """Write files under ``out_dir`` safely (see ``generators.safe_write``)."""
+    return write_files(files, out_dir, force)

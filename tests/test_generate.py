@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.cli_helpers import REPO, run_cli
 
 
@@ -37,3 +39,54 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
     assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+
+
+def test_generate_refuses_to_overwrite_a_file_it_did_not_write(tmp_path: Path) -> None:
+    """A user's own file at a target path survives; --force overwrites it."""
+    mine = tmp_path / "ravenstack/model/cubes/ravenstack.yml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("# my own cube\n")
+    done = run_cli("generate", str(REPO / "examples/ravenstack/spec.yaml"), "--out", str(tmp_path))
+    assert done.returncode == 1
+    assert "was not written by cfs-semantic" in done.stderr
+    assert mine.read_text() == "# my own cube\n"
+    assert not (tmp_path / "ravenstack/sql").exists(), "nothing is written when one file is unsafe"
+    forced = run_cli("generate", str(REPO / "examples/ravenstack/spec.yaml"), "--out",
+                     str(tmp_path), "--force")
+    assert forced.returncode == 0 and mine.read_text() != "# my own cube\n"
+
+
+def test_generate_refuses_to_overwrite_a_hand_edited_generated_file(tmp_path: Path) -> None:
+    """A generated file edited by hand is not silently replaced."""
+    spec = str(REPO / "examples/ravenstack/spec.yaml")
+    assert run_cli("generate", spec, "--out", str(tmp_path)).returncode == 0
+    target = tmp_path / "ravenstack/sql/duckdb/ravenstack_overall.sql"
+    target.write_text(target.read_text() + "-- tuned by hand\n")
+    done = run_cli("generate", spec, "--out", str(tmp_path))
+    assert done.returncode == 1 and "edited since it was generated" in done.stderr
+    assert target.read_text().endswith("-- tuned by hand\n")
+
+
+def test_an_interrupted_write_leaves_the_previous_files_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a rename fails midway, no file is half-written and the manifest is the old one."""
+    from generators import safe_write
+
+    old = {"a.sql": "select 1;\n", "b.sql": "select 2;\n"}
+    safe_write.write_files(old, tmp_path)
+    calls = {"n": 0}
+    real_replace = Path.replace
+
+    def flaky_replace(self: Path, target: Path) -> Path:  # type: ignore[override]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", flaky_replace)
+    with pytest.raises(OSError):
+        safe_write.write_files({"a.sql": "select 10;\n", "b.sql": "select 20;\n"}, tmp_path)
+    for name, content in (("a.sql", "select 10;\n"), ("b.sql", "select 2;\n")):
+        assert (tmp_path / name).read_text() in (content, old[name])
+    assert (tmp_path / "b.sql").read_text() == "select 2;\n"
