@@ -45,7 +45,7 @@ def _fail(err: BaseException, verbose: bool) -> NoReturn:
         "internal error: this is a bug in cfs-semantic; please report it with the traceback above",
         err=True,
     )
-    sys.exit(3)
+    sys.exit(1)
 
 
 class _Group(click.Group):

@@ -62,4 +62,4 @@ class EngineError(CfsError):
 class InternalError(CfsError):
     """A bug in cfs-semantic: the message says so and asks for a report."""
 
-    exit_code = 3
+    exit_code = 1

@@ -16,7 +16,7 @@ from sqlglot import exp
 from cfs_semantic.errors import DataError
 from cfs_semantic.loader import suggest
 from cfs_semantic.reference import SourceFrames
-from cfs_semantic.spec import ActivationMode, Spec, TableFile
+from cfs_semantic.spec import ActivationMode, SourceRef, Spec, TableFile
 from cfs_semantic.sql.common import is_query, parse_source
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,9 @@ def _nan_to_null(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.execute(update.sql("duckdb"))
 
 
-def _frame(spec: Spec, con: duckdb.DuckDBPyConnection, source: str, role: str) -> pd.DataFrame:
+def _frame(
+    spec: Spec, con: duckdb.DuckDBPyConnection, source: SourceRef, role: str
+) -> pd.DataFrame:
     select = exp.select(exp.Star()).from_(parse_source(source, spec.source_dialect).as_("s"))
     try:
         return con.execute(select.sql("duckdb")).df()
@@ -120,7 +122,7 @@ def _frame(spec: Spec, con: duckdb.DuckDBPyConnection, source: str, role: str) -
         known = [
             r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         ]
-        hint = suggest(source, known) if not is_query(source) else ""
+        hint = suggest(source.table, known) if source.table is not None else ""
         raise DataError(f"{role}: {err}" + (f"; {hint}" if hint else "")) from None
     except duckdb.Error as err:
         raise DataError(f"{role}: {err}") from None
@@ -192,11 +194,11 @@ def source_frames(spec: Spec, con: duckdb.DuckDBPyConnection) -> SourceFrames:
     return frames
 
 
-def _where(spec: Spec, source: str) -> str:
-    table = spec.tables.get(source)
+def _where(spec: Spec, source: SourceRef) -> str:
+    table = spec.tables.get(source.table or "")
     if table is not None:
-        return f"table {source!r} (file {table.path})"
-    return f"source {source!r}" if not is_query(source) else "the source query"
+        return f"table {source.table!r} (file {table.path})"
+    return f"table {source.table!r}" if not is_query(source) else "the source query"
 
 
 def _bad_row(mask: pd.Series) -> int | None:
@@ -204,10 +206,10 @@ def _bad_row(mask: pd.Series) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
-def _value_error(spec: Spec, source: str, key: str, column: str, row: int, value: object,
+def _value_error(spec: Spec, source: SourceRef, key: str, column: str, row: int, value: object,
                  what: str, fix: str) -> DataError:
     where = _where(spec, source)
-    line = f", line {row + 2} of the file" if source in spec.tables else ""
+    line = f", line {row + 2} of the file" if (source.table or "") in spec.tables else ""
     return DataError(
         f"{key}: column {column!r} of {where}, row {row + 1}{line}: {value!r} {what}; {fix}"
     )
@@ -221,7 +223,7 @@ def check_values(spec: Spec, frames: SourceFrames) -> None:
     without a UTC offset.
     """
     cols = spec.responses
-    checks: list[tuple[pd.DataFrame | None, str, str, str | None, str]] = [
+    checks: list[tuple[pd.DataFrame | None, SourceRef, str, str | None, str]] = [
         (frames.responses, cols.source, "responses.score", cols.score, "number"),
         (frames.responses, cols.source, "responses.responded_at", cols.responded_at, "time"),
     ]
@@ -240,7 +242,7 @@ def check_values(spec: Spec, frames: SourceFrames) -> None:
             _check_times(spec, source, key, column, values)
 
 
-def _check_numbers(spec: Spec, source: str, key: str, column: str, values: pd.Series) -> None:
+def _check_numbers(spec: Spec, source: SourceRef, key: str, column: str, values: pd.Series) -> None:
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return
     parsed = pd.to_numeric(values, errors="coerce")
@@ -250,7 +252,7 @@ def _check_numbers(spec: Spec, source: str, key: str, column: str, values: pd.Se
                            "fix the value, leave it empty for a non-answer, or map another column")
 
 
-def _check_times(spec: Spec, source: str, key: str, column: str, values: pd.Series) -> None:
+def _check_times(spec: Spec, source: SourceRef, key: str, column: str, values: pd.Series) -> None:
     if pd.api.types.is_datetime64_any_dtype(values):
         return
     text = values.astype("string")

@@ -94,6 +94,38 @@ class TableFile(Strict):
     )
 
 
+_QUERY_START = re.compile(r"^\s*(\(\s*)*(select|with)\b", re.IGNORECASE)
+
+
+class SourceRef(Strict):
+    """A source: a table (``table: name``) or one SELECT (``query: ...``).
+
+    A plain string is read as a query when it starts with SELECT or WITH, else as a table
+    name; a table whose name starts with such a word needs the explicit ``table:`` form.
+    """
+
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"query": value} if _QUERY_START.match(value) else {"table": value}
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SourceRef:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table or query")
+        if self.table is not None and (not self.table.strip() or "\x00" in self.table):
+            raise ValueError("a table name must be non-empty text")
+        return self
+
+    def __str__(self) -> str:
+        return self.table if self.table is not None else str(self.query)
+
+
 class Criterion(Strict):
     """A filter on an events source: ``column`` is one of ``in``."""
 
@@ -104,7 +136,7 @@ class Criterion(Strict):
 class UsersSource(Strict):
     """Where user attributes come from when activation is derived from events."""
 
-    source: str
+    source: SourceRef
     user_id: str
     attributes: dict[str, str] = Field(default_factory=dict)
 
@@ -113,7 +145,7 @@ class Activation(Strict):
     """Who reached the activation milestone, and when."""
 
     mode: ActivationMode
-    source: str | None = None
+    source: SourceRef | None = None
     user_id: str | None = None
     activated_at: str | None = None
     occurred_at: str | None = None
@@ -160,7 +192,7 @@ class Activation(Strict):
 class Responses(Strict):
     """The feedback responses and their column mapping."""
 
-    source: str
+    source: SourceRef
     response_id: str | None = None
     user_id: str | None = None
     responded_at: str
@@ -277,6 +309,18 @@ class Spec(Strict):
     segments: list[str] = Field(default_factory=list)
     dialects: list[str] = Field(default_factory=lambda: ["duckdb"])
     cube: CubeOptions = Field(default_factory=CubeOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_characters(cls, data: Any) -> Any:
+        """Reject NUL bytes anywhere: no engine can store them in SQL text or identifiers."""
+        for path, text in _strings(data, ()):
+            if "\x00" in text:
+                raise located(
+                    ".".join(map(str, path)) or "spec",
+                    f"the value {text!r} contains a NUL character; remove it",
+                )
+        return data
 
     @field_validator("timezone", "reporting_timezone")
     @classmethod
@@ -418,6 +462,21 @@ class Spec(Strict):
     def uses_score_class(self) -> bool:
         """True when valid scores can decide the class."""
         return self.sentiment.source is not SentimentSource.LABEL
+
+
+def _strings(data: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """Every string in nested dicts and lists (keys included) with its key path."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(data, str):
+        found.append((path, data))
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            found += _strings(key, path) if isinstance(key, str) else []
+            found += _strings(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += _strings(value, (*path, index))
+    return found
 
 
 def _preset_for(scale: Scale) -> str | None:

@@ -126,7 +126,9 @@ def aggregate_query(spec: Spec, grouping: Grouping = Grouping()) -> exp.Query:
     dims = _dimension_exprs(spec, grouping)
     names = [n for n, _, _ in dims]
     star = exp.Column(this=exp.Star(), table=exp.to_identifier("f", quoted=True))
-    base = exp.select(*[_alias(e, n) for n, e, _ in dims], star).from_(
+    # Segments are columns of facts already; only computed time buckets get a new column.
+    computed = [_alias(e, n) for n, e, _ in dims if not isinstance(e, exp.Column)]
+    base = exp.select(*computed, star).from_(
         exp.to_table(FACTS, quoted=True).as_("f", quoted=True)
     )
     user_only = all(is_user for _, _, is_user in dims)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from cfs_semantic.errors import Problem, SpecError
+from cfs_semantic.spec import SourceRef
 
 FACT_FLAGS: tuple[str, ...] = (
     "is_eligible",
@@ -23,7 +22,6 @@ FACT_FLAGS: tuple[str, ...] = (
 )
 """0/1 columns of the facts relation; each counter is the sum of one of them."""
 
-_QUERY_START = re.compile(r"^\s*(\(\s*)*(select|with)\b", re.IGNORECASE)
 
 
 def col(name: str, table: str | None = None) -> exp.Column:
@@ -48,18 +46,19 @@ def null_safe_in(expr: exp.Expression, values: list[str]) -> exp.Expression:
     return exp.In(this=expr, expressions=[lit(v) for v in values])
 
 
-def is_query(source: str) -> bool:
+def is_query(source: SourceRef) -> bool:
     """True when a spec source is a SELECT rather than a table name."""
-    return bool(_QUERY_START.match(source))
+    return source.query is not None
 
 
-def parse_source(source: str, dialect: str) -> exp.Expression:
+def parse_source(ref: SourceRef, dialect: str) -> exp.Expression:
     """Return a spec source as a table or a parenthesized query, ready to alias.
 
     A table name may be qualified (``schema.table``); each part is quoted as an identifier.
     A query must be exactly one SELECT (or WITH ... SELECT, or a set operation of them).
     """
-    if not is_query(source):
+    if ref.table is not None:
+        source = ref.table
         parts = source.split(".")
         if not all(parts) or len(parts) > 3:
             raise SpecError(
@@ -71,6 +70,7 @@ def parse_source(source: str, dialect: str) -> exp.Expression:
             db=identifiers[-2] if len(parts) > 1 else None,
             catalog=identifiers[-3] if len(parts) > 2 else None,
         )
+    source = str(ref.query)
     try:
         statements = sqlglot.parse(source, read=dialect)
     except ParseError as err:
