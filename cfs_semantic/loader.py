@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-import re
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,12 +13,11 @@ import yaml
 from pydantic import ValidationError
 
 from cfs_semantic.errors import Problem, SpecError
-from cfs_semantic.spec import Spec
+from cfs_semantic.spec import LOCATED_PREFIX, Spec
 
 logger = logging.getLogger(__name__)
 
 KeyPath = tuple[str | int, ...]
-_LOCATED = re.compile(r"^@([\w.]+)@ ")
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
@@ -52,9 +51,13 @@ def _line_for(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
 
 
 def _dotted(path: Sequence[str | int]) -> str:
+    """Render a key path like ``activation.users.attributes['odd key'][0]``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, str) and part.isidentifier():
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part!r}]"
     return text
 
 
@@ -94,10 +97,10 @@ def _pydantic_problems(err: ValidationError, lines: dict[KeyPath, int], file: st
         path: KeyPath = tuple(p for p in item["loc"] if not str(p).startswith("function-"))
         message = item["msg"].removeprefix("Value error, ")
         fix = ""
-        hint = _LOCATED.match(message)
-        if hint:
-            path = (*path, *hint.group(1).split("."))
-            message = message[hint.end() :]
+        if message.startswith(LOCATED_PREFIX):
+            parts, end = json.JSONDecoder().raw_decode(message, len(LOCATED_PREFIX))
+            path = (*path, *parts)
+            message = message[end:].lstrip()
         if item["type"] == "extra_forbidden":
             parent = path[:-1]
             known = _known_keys(parent)

@@ -7,6 +7,7 @@ window, sentiment source, dedupe, time zones). Loading and line-aware error repo
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
 from typing import Any, Literal
@@ -38,9 +39,16 @@ SCALE_PRESETS: dict[str, tuple[float, float, float, float]] = {
 }
 
 
-def located(path: str, message: str) -> ValueError:
-    """Return a ValueError whose message names the key path it is about (see loader)."""
-    return ValueError(f"@{path}@ {message}")
+LOCATED_PREFIX = "@located:"
+
+
+def located(path: str | tuple[Any, ...], message: str) -> ValueError:
+    """Return a ValueError whose message names the key path it is about (see loader).
+
+    The path travels as a JSON list after ``LOCATED_PREFIX``, so any key text survives.
+    """
+    parts = list(path) if isinstance(path, tuple) else path.split(".")
+    return ValueError(f"{LOCATED_PREFIX}{json.dumps(parts)} {message}")
 
 
 class Strict(BaseModel):
@@ -317,7 +325,7 @@ class Spec(Strict):
         for path, text in _strings(data, ()):
             if "\x00" in text:
                 raise located(
-                    ".".join(map(str, path)) or "spec",
+                    path or ("spec",),
                     f"the value {text!r} contains a NUL character; remove it",
                 )
         return data
