@@ -66,16 +66,22 @@ class Reconciliation:
         kept = c["eligible_responses"]
         eligible = self.buckets["eligible"]
         out = [("input responses", self.input_responses)]
-        out += [(name.replace("_", " "), n) for name, n in self.buckets.items() if name != "eligible"]
+        out += [
+            (name.replace("_", " "), n) for name, n in self.buckets.items() if name != "eligible"
+        ]
         out.append(("eligible", eligible))
         out.append(("  dropped by dedupe (one per user)", eligible - kept))
         out.append(("  counted", kept))
-        out += [(f"    {name.replace('_', ' ')}", c[name]) for name in
-                ("scored_responses", "unscored_responses", "invalid_score_responses")]
+        out += [
+            (f"    {name.replace('_', ' ')}", c[name])
+            for name in ("scored_responses", "unscored_responses", "invalid_score_responses")
+        ]
         unclassified = kept - c["classified_responses"] - c["unmapped_label_responses"]
-        out += [("    classified", c["classified_responses"]),
-                ("    unmapped label", c["unmapped_label_responses"]),
-                ("    no class (excluded label or no valid score)", unclassified)]
+        out += [
+            ("    classified", c["classified_responses"]),
+            ("    unmapped label", c["unmapped_label_responses"]),
+            ("    no class (excluded label or no valid score)", unclassified),
+        ]
         return out
 
     def problems(self) -> list[str]:
@@ -83,8 +89,10 @@ class Reconciliation:
         c = self.counters
         found = []
         if sum(self.buckets.values()) != self.input_responses:
-            found.append(f"buckets sum to {sum(self.buckets.values())}, "
-                         f"not to {self.input_responses} input rows")
+            found.append(
+                f"buckets sum to {sum(self.buckets.values())}, "
+                f"not to {self.input_responses} input rows"
+            )
         if c["eligible_responses"] > self.buckets["eligible"]:
             found.append("more counted responses than eligible ones")
         scored = c["scored_responses"] + c["unscored_responses"] + c["invalid_score_responses"]

@@ -139,7 +139,9 @@ def _duplicates(frame: pd.DataFrame, response_id: str | None, attrs: list[str]) 
     """True for every row after the first with the same non-NULL response id."""
     if response_id is None:
         return pd.Series(False, index=frame.index)
-    label = frame["__label"].map(lambda v: normalize_label(v) or None if isinstance(v, str) else None)
+    label = frame["__label"].map(
+        lambda v: normalize_label(v) or None if isinstance(v, str) else None
+    )
     order = frame.assign(__label_key=label)
     ranked = order.sort_values(
         ["__rid", RESPONDED, "__score", "__label_key", *attrs], na_position="last", kind="mergesort"

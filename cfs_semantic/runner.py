@@ -12,9 +12,9 @@ import pandas as pd
 
 from cfs_semantic.compare import Difference, compare
 from cfs_semantic.contract import COUNTERS, TIME_DIMENSIONS
-from cfs_semantic.reconcile import Reconciliation, reference_buckets
 from cfs_semantic.errors import DataError, UsageError
 from cfs_semantic.loader import load_spec, suggest
+from cfs_semantic.reconcile import Reconciliation, reference_buckets
 from cfs_semantic.reference import Grouping, SourceFrames, aggregate
 from cfs_semantic.sources import register_tables, source_frames
 from cfs_semantic.spec import Grain, Spec
@@ -106,8 +106,11 @@ class LocalRun:
         """Compare the SQL buckets with the reference's and check that they add up."""
         sql = self.reconcile()
         ref = reference_buckets(self.spec, self.frames())
-        found = [f"bucket {name}: reference {ref[name]}, SQL {sql.buckets[name]}"
-                 for name in BUCKETS if ref[name] != sql.buckets[name]]
+        found = [
+            f"bucket {name}: reference {ref[name]}, SQL {sql.buckets[name]}"
+            for name in BUCKETS
+            if ref[name] != sql.buckets[name]
+        ]
         return found + sql.problems()
 
     def verify(self, grouping: Grouping) -> list[Difference]:

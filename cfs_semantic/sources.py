@@ -206,8 +206,16 @@ def _bad_row(mask: pd.Series) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
-def _value_error(spec: Spec, source: SourceRef, key: str, column: str, row: int, value: object,
-                 what: str, fix: str) -> DataError:
+def _value_error(
+    spec: Spec,
+    source: SourceRef,
+    key: str,
+    column: str,
+    row: int,
+    value: object,
+    what: str,
+    fix: str,
+) -> DataError:
     where = _where(spec, source)
     line = f", line {row + 2} of the file" if (source.table or "") in spec.tables else ""
     return DataError(
@@ -248,8 +256,16 @@ def _check_numbers(spec: Spec, source: SourceRef, key: str, column: str, values:
     parsed = pd.to_numeric(values, errors="coerce")
     row = _bad_row(values.notna() & parsed.isna())
     if row is not None:
-        raise _value_error(spec, source, key, column, row, values.iloc[row], "is not a number",
-                           "fix the value, leave it empty for a non-answer, or map another column")
+        raise _value_error(
+            spec,
+            source,
+            key,
+            column,
+            row,
+            values.iloc[row],
+            "is not a number",
+            "fix the value, leave it empty for a non-answer, or map another column",
+        )
 
 
 def _check_times(spec: Spec, source: SourceRef, key: str, column: str, values: pd.Series) -> None:
@@ -259,13 +275,27 @@ def _check_times(spec: Spec, source: SourceRef, key: str, column: str, values: p
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
     row = _bad_row(values.notna() & parsed.isna())
     if row is not None:
-        raise _value_error(spec, source, key, column, row, values.iloc[row],
-                           "is not a timestamp",
-                           "use ISO-8601 or set tables.<name>.timestamp_format")
+        raise _value_error(
+            spec,
+            source,
+            key,
+            column,
+            row,
+            values.iloc[row],
+            "is not a timestamp",
+            "use ISO-8601 or set tables.<name>.timestamp_format",
+        )
     has_offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
     if has_offset.any() and not has_offset[values.notna()].all():
         row = _bad_row(values.notna() & ~has_offset)
         assert row is not None
-        raise _value_error(spec, source, key, column, row, values.iloc[row],
-                           "has no UTC offset while other rows have one",
-                           "give every timestamp an offset, or none")
+        raise _value_error(
+            spec,
+            source,
+            key,
+            column,
+            row,
+            values.iloc[row],
+            "has no UTC offset while other rows have one",
+            "give every timestamp an offset, or none",
+        )

@@ -51,8 +51,9 @@ def test_generate_refuses_to_overwrite_a_file_it_did_not_write(tmp_path: Path) -
     assert "was not written by cfs-semantic" in done.stderr
     assert mine.read_text() == "# my own cube\n"
     assert not (tmp_path / "ravenstack/sql").exists(), "nothing is written when one file is unsafe"
-    forced = run_cli("generate", str(REPO / "examples/ravenstack/spec.yaml"), "--out",
-                     str(tmp_path), "--force")
+    forced = run_cli(
+        "generate", str(REPO / "examples/ravenstack/spec.yaml"), "--out", str(tmp_path), "--force"
+    )
     assert forced.returncode == 0 and mine.read_text() != "# my own cube\n"
 
 

@@ -61,22 +61,34 @@ activations = st.lists(
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(rows, activations, st.sampled_from([None, 10, 30]), st.sampled_from(["all", "first_per_user"]))
+@given(
+    rows, activations, st.sampled_from([None, 10, 30]), st.sampled_from(["all", "first_per_user"])
+)
 def test_random_data_reconciles_exactly(response_rows, activation_rows, window, dedupe) -> None:  # type: ignore[no-untyped-def]
     """Buckets sum to the input, SQL equals the reference, and the eligible breakdown adds up."""
-    partial = {"scale": {"min": 1, "max": 5}, "dedupe": dedupe,
-               "sentiment": {"source": "score", "positive_min": 4, "negative_max": 2}}
+    partial = {
+        "scale": {"min": 1, "max": 5},
+        "dedupe": dedupe,
+        "sentiment": {"source": "score", "positive_min": 4, "negative_max": 2},
+    }
     if window:
         partial["window_days"] = window
     spec = spec_from_dict(build_spec("random", partial, ["persona"], []))
     acts = pd.DataFrame(
-        [{"user_id": u, "activated_at": T0 + timedelta(days=d), "persona": p}
-         for u, d, p in activation_rows], columns=["user_id", "activated_at", "persona"])
+        [
+            {"user_id": u, "activated_at": T0 + timedelta(days=d), "persona": p}
+            for u, d, p in activation_rows
+        ],
+        columns=["user_id", "activated_at", "persona"],
+    )
     acts["activated_at"] = acts["activated_at"].astype("datetime64[us]")
     resp = pd.DataFrame(
-        [{"response_id": rid, "user_id": u, "responded_at": t, "score": s, "sentiment": None}
-         for u, t, s, rid in response_rows],
-        columns=["response_id", "user_id", "responded_at", "score", "sentiment"])
+        [
+            {"response_id": rid, "user_id": u, "responded_at": t, "score": s, "sentiment": None}
+            for u, t, s, rid in response_rows
+        ],
+        columns=["response_id", "user_id", "responded_at", "score", "sentiment"],
+    )
     resp["responded_at"] = resp["responded_at"].astype("datetime64[us]")
     resp["score"] = resp["score"].astype("float64")
     frames = SourceFrames(responses=resp, activations=acts)
@@ -87,7 +99,10 @@ def test_random_data_reconciles_exactly(response_rows, activation_rows, window, 
     got = _sql_buckets(con.execute(render(reconcile_query(spec), "duckdb")).df())
     assert got == expected
     overall = aggregate(spec, frames).iloc[0]
-    rec = Reconciliation(len(resp), got, {k: int(overall[k]) for k in overall.index
-                                          if k.endswith(("_responses", "_users"))})
+    rec = Reconciliation(
+        len(resp),
+        got,
+        {k: int(overall[k]) for k in overall.index if k.endswith(("_responses", "_users"))},
+    )
     assert rec.problems() == []
     assert sum(got.values()) == len(resp)

@@ -15,17 +15,37 @@ from cfs_semantic.spec import Spec
 from tests.kpi_cases import EXAMPLES
 
 BASE: dict[str, Any] = yaml.safe_load(EXAMPLES["ravenstack"].read_text())
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-    st.text(max_size=20), st.sampled_from(["table", "first_event", "0-10", "label", "UTC",
-                                           "response_stage", "all", "x\x00y", "select 1"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "table",
+            "first_event",
+            "0-10",
+            "label",
+            "UTC",
+            "response_stage",
+            "all",
+            "x\x00y",
+            "select 1",
+        ]
+    ),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-    max_leaves=10)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
 
 
 def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -55,8 +75,13 @@ def _check(data: Any) -> None:
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(PATHS), st.one_of(values, st.just("__delete__"))),
-                min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(PATHS), st.one_of(values, st.just("__delete__"))),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_mutated_specs_validate_or_fail_with_located_spec_errors(
     edits: list[tuple[tuple[Any, ...], Any]],
 ) -> None:
