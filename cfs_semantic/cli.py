@@ -31,6 +31,12 @@ BUNDLED_SPECS = (
 
 
 def _fail(err: BaseException, verbose: bool) -> NoReturn:
+    # DuckDB turns Ctrl-C during a query into RuntimeError("Query interrupted").
+    if isinstance(err, KeyboardInterrupt) or (
+        isinstance(err, RuntimeError) and "Query interrupted" in str(err)
+    ):
+        click.echo("interrupted", err=True)
+        sys.exit(130)
     if isinstance(err, BrokenPipeError):
         # The reader (e.g. ``head``) closed stdout early; that is not an error of ours.
         sys.stderr.close()
@@ -56,7 +62,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception as err:  # noqa: BLE001 - the CLI boundary reports every failure
+        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the CLI boundary
             _fail(err, bool(ctx.obj and ctx.obj.get("verbose")))
 
 
@@ -74,7 +80,11 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+    parts = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    twice = sorted({p for p in parts if parts.count(p) > 1})
+    if twice:
+        raise UsageError(f"--by lists {twice[0]!r} twice; list each segment once")
+    return parts
 
 
 def _emit(frame: pd.DataFrame, keys: list[str], fmt: str, decimals: int, title: str) -> None:
@@ -227,8 +237,15 @@ def generate(spec_paths: tuple[Path, ...], out_dir: Path, check: bool, force: bo
 
     paths = spec_paths or tuple(REPO_ROOT / p for p in BUNDLED_SPECS)
     drift = 0
-    for path in paths:
-        spec = load_spec(path)
+    specs = [(path, load_spec(path)) for path in paths]
+    names = [spec.name for _, spec in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(
+            f"two specs are named {twice[0]!r}; their files would overwrite each other. "
+            "Give each spec its own name"
+        )
+    for path, spec in specs:
         files = artifacts(spec, _display_path(path))
         target = out_dir / spec.name
         if check:
@@ -238,7 +255,11 @@ def generate(spec_paths: tuple[Path, ...], out_dir: Path, check: bool, force: bo
             click.echo(f"{spec.name}: wrote {len(written)} files under {target}")
     if check:
         if drift:
-            click.echo(f"{drift} generated files drifted; run 'cfs-semantic generate'", err=True)
+            click.echo(
+                f"{drift} generated files drifted; run 'cfs-semantic generate' (a hand-edited "
+                "file must be moved away first, or overwritten with --force)",
+                err=True,
+            )
             sys.exit(1)
         click.echo("generated files are up to date")
 

@@ -26,7 +26,10 @@ class Problem:
         parts = [p for p in (where, self.key) if p]
         head = ": ".join(parts)
         text = f"{head}: {self.message}" if head else self.message
-        return f"{text}. {self.fix}" if self.fix else text
+        if not self.fix:
+            return text
+        fix = self.fix[0].upper() + self.fix[1:]
+        return f"{text} {fix}" if text.endswith(("?", ".", "!")) else f"{text}. {fix}"
 
 
 class CfsError(Exception):

@@ -33,8 +33,12 @@ def suggest(name: str, choices: Iterable[str]) -> str:
 def _line_index(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int]) -> None:
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
         for key_node, value_node in node.value:
             key = key_node.value
+            if key in seen:
+                raise _DuplicateKey((*path, key), key_node.start_mark.line + 1)
+            seen.add(key)
             out[(*path, key)] = key_node.start_mark.line + 1
             _line_index(value_node, (*path, key), out)
             out[(*path, key)] = key_node.start_mark.line + 1
@@ -87,8 +91,28 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[KeyPath, int]]:
         ) from err
     lines: dict[KeyPath, int] = {}
     if node is not None:
-        _line_index(node, (), lines)
+        try:
+            _line_index(node, (), lines)
+        except _DuplicateKey as dup:
+            raise SpecError(
+                [
+                    Problem(
+                        f"the key {dup.path[-1]!r} appears twice",
+                        "keep one of them",
+                        file=file,
+                        line=dup.line,
+                        key=_dotted(dup.path),
+                    )
+                ]
+            ) from None
     return data, lines
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, path: KeyPath, line: int) -> None:
+        super().__init__(path)
+        self.path = path
+        self.line = line
 
 
 def _pydantic_problems(err: ValidationError, lines: dict[KeyPath, int], file: str) -> list[Problem]:
@@ -109,6 +133,15 @@ def _pydantic_problems(err: ValidationError, lines: dict[KeyPath, int], file: st
             fix = f"use one of: {', '.join(known)}" if known else "remove it"
         elif item["type"] == "missing":
             fix = f"add {_dotted(path)}"
+        elif item["type"] in ("model_type", "dict_type", "model_attributes_type"):
+            message = f"expected a mapping of keys, got {_yaml_kind(item.get('input'))}"
+            fix = "write it as indented 'key: value' lines"
+        elif isinstance(item.get("input"), bool):
+            message = (
+                f"got the boolean {str(item['input']).lower()}: {message[0].lower()}"
+                + (message[1:])
+            )
+            fix = "quote the value: YAML reads yes/no/on/off/true/false without quotes as booleans"
         elif "; " in message:
             message, fix = message.split("; ", 1)
             fix = fix[0].upper() + fix[1:]
@@ -116,6 +149,11 @@ def _pydantic_problems(err: ValidationError, lines: dict[KeyPath, int], file: st
             Problem(message, fix, file=file, line=_line_for(lines, path), key=_dotted(path))
         )
     return problems
+
+
+def _yaml_kind(value: Any) -> str:
+    kinds = {list: "a list", str: "text", bool: "a boolean", int: "a number", float: "a number"}
+    return "nothing" if value is None else kinds.get(type(value), type(value).__name__)
 
 
 def _known_keys(parent: KeyPath) -> list[str]:

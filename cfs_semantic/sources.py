@@ -71,10 +71,17 @@ def register_tables(
         DataError: a file is missing or cannot be read as a table.
     """
     con = con or duckdb.connect()
-    # Offsets in the data are honoured; TIMESTAMPTZ -> TIMESTAMP casts must then give UTC.
-    con.execute("SET TimeZone = 'UTC'")
+    # A value with an offset (TIMESTAMPTZ) becomes naive local time of the spec's time zone when
+    # the SQL casts it to TIMESTAMP; the SQL then reads naive times in that zone, as the
+    # contract says. Warehouses need the same session time zone (README, "Time zones").
+    zone = exp.EQ(this=exp.column("TimeZone"), expression=exp.Literal.string(spec.timezone))
+    con.execute(exp.Set(expressions=[exp.SetItem(this=zone)]).sql("duckdb"))
     for name, table in spec.tables.items():
         path = (base_dir / table.path).resolve()
+        if path.is_file() and path.stat().st_size == 0:
+            raise DataError(
+                f"tables.{name}: {path} is empty (0 bytes); a CSV needs at least a header line"
+            )
         if not path.is_file():
             raise DataError(
                 f"tables.{name}: file not found: {path}; fix tables.{name}.path "
@@ -82,14 +89,19 @@ def register_tables(
             )
         query = exp.select(exp.Star()).from_(exp.Table(this=_read_expr(table, path)))
         create = exp.Create(
-            this=exp.to_table(name, quoted=True), kind="TABLE", expression=query, replace=True
+            this=exp.Table(this=exp.to_identifier(name, quoted=True)),
+            kind="TABLE",
+            expression=query,
+            replace=True,
         )
         try:
             con.execute(create.sql("duckdb"))
         except duckdb.Error as err:
             raise DataError(f"tables.{name}: cannot read {path}: {err}") from None
         _nan_to_null(con, name)
-        count = exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(name, quoted=True))
+        count = exp.select(exp.Count(this=exp.Star())).from_(
+            exp.Table(this=exp.to_identifier(name, quoted=True))
+        )
         row = con.execute(count.sql("duckdb")).fetchone()
         logger.info("registered table %s from %s (%s rows)", name, path, row[0] if row else 0)
     return con
@@ -105,7 +117,7 @@ def _nan_to_null(con: duckdb.DuckDBPyConnection, name: str) -> None:
     for (column,) in rows:
         target = exp.column(column, quoted=True)
         update = exp.Update(
-            this=exp.to_table(name, quoted=True),
+            this=exp.Table(this=exp.to_identifier(name, quoted=True)),
             expressions=[exp.EQ(this=target, expression=exp.Null())],
             where=exp.Where(this=exp.Anonymous(this="isnan", expressions=[target.copy()])),
         )

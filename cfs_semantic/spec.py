@@ -54,7 +54,7 @@ def located(path: str | tuple[Any, ...], message: str) -> ValueError:
 class Strict(BaseModel):
     """Base model: unknown keys are errors, values are not coerced silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ActivationMode(StrEnum):
@@ -301,7 +301,7 @@ class CubeOptions(Strict):
 class Spec(Strict):
     """A whole KPI spec after validation, with presets resolved."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=48)
     title: str = "Customer Feedback Score (Post-activation)"
     description: str = ""
     timezone: str = "UTC"
@@ -310,12 +310,12 @@ class Spec(Strict):
     tables: dict[str, TableFile] = Field(default_factory=dict)
     activation: Activation
     responses: Responses
-    window_days: int | None = Field(default=None, ge=1, le=36500)
+    window_days: int | None = Field(default=None, ge=1, le=36500, strict=True)
     scale: Scale
     sentiment: Sentiment
     dedupe: Dedupe = Dedupe.ALL
     segments: list[str] = Field(default_factory=list)
-    dialects: list[str] = Field(default_factory=lambda: ["duckdb"])
+    dialects: list[str] = Field(default_factory=lambda: ["duckdb"], min_length=1)
     cube: CubeOptions = Field(default_factory=CubeOptions)
 
     @model_validator(mode="before")
@@ -351,6 +351,19 @@ class Spec(Strict):
                 )
         return value
 
+    @field_validator("source_dialect")
+    @classmethod
+    def _known_source_dialect(cls, value: str) -> str:
+        from sqlglot.dialects.dialect import Dialect
+
+        try:
+            Dialect.get_or_raise(value)
+        except ValueError:
+            raise ValueError(
+                f"unknown SQL dialect {value!r}; use a sqlglot dialect name such as duckdb"
+            ) from None
+        return value
+
     @field_validator("dialects")
     @classmethod
     def _known_dialects(cls, value: list[str]) -> list[str]:
@@ -381,6 +394,20 @@ class Spec(Strict):
                 if sentiment.negative_max is None:
                     object.__setattr__(sentiment, "negative_max", neg)
             assert sentiment.positive_min is not None and sentiment.negative_max is not None
+            low, high = self.scale.low, self.scale.high
+            if not low < sentiment.positive_min <= high:
+                raise located(
+                    "sentiment.positive_min",
+                    f"positive_min {sentiment.positive_min:g} is outside the scale "
+                    f"({low:g}, {high:g}]; no score could ever be positive that way; "
+                    "choose a value above the minimum and at most the maximum",
+                )
+            if not low <= sentiment.negative_max < high:
+                raise located(
+                    "sentiment.negative_max",
+                    f"negative_max {sentiment.negative_max:g} is outside the scale "
+                    f"[{low:g}, {high:g}); choose a value from the minimum to below the maximum",
+                )
             if sentiment.negative_max >= sentiment.positive_min:
                 raise located(
                     "sentiment.negative_max",
@@ -404,6 +431,36 @@ class Spec(Strict):
             if sentiment.labels is None:
                 raise located(
                     "sentiment", "a label source needs sentiment.labels; add the label mapping"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _queries_parse(self) -> Spec:
+        """Every SELECT source must be exactly one query in ``source_dialect``."""
+        import sqlglot
+        from sqlglot import exp
+        from sqlglot.errors import ParseError, TokenError
+
+        sources = {
+            "activation.source": self.activation.source,
+            "activation.users.source": self.activation.users.source
+            if self.activation.users
+            else None,
+            "responses.source": self.responses.source,
+        }
+        for key, ref in sources.items():
+            if ref is None or ref.query is None:
+                continue
+            try:
+                parsed = [s for s in sqlglot.parse(ref.query, read=self.source_dialect) if s]
+            except (ParseError, TokenError) as err:
+                detail = str(err).splitlines()[0]
+                raise located(key, f"the query does not parse: {detail}; fix the SELECT") from None
+            if len(parsed) != 1 or not isinstance(parsed[0], exp.Query):
+                raise located(
+                    key,
+                    "a source must be one table name or one SELECT statement; "
+                    "remove the other statements",
                 )
         return self
 

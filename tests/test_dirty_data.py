@@ -188,3 +188,16 @@ def test_day_first_dates_need_their_format(tmp_path: Path) -> None:
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     row = _overall(spec)
     assert (row["eligible_responses"], row["score"]) == (1, 5.0)
+
+
+def test_offsets_are_honoured_when_the_spec_zone_is_not_utc(tmp_path: Path) -> None:
+    """New York activation at midnight is 05:00Z; a 04:30Z response is before it."""
+    spec = _project(
+        tmp_path,
+        "response_id,user_id,responded_at,score,label\n"
+        "r1,u2,2024-01-02T04:30:00Z,5,\nr2,u2,2024-01-02T05:30:00Z,3,\n",
+        activations="user_id,activated_at,persona\nu2,2024-01-02T00:00:00,analyst\n",
+        timezone="America/New_York",
+    )
+    row = _overall(spec)
+    assert (row["eligible_responses"], row["score"]) == (1, 3.0)
