@@ -102,7 +102,7 @@ def register_tables(
         count = exp.select(exp.Count(this=exp.Star())).from_(
             exp.Table(this=exp.to_identifier(name, quoted=True))
         )
-        row = con.execute(count.sql("duckdb")).fetchone()
+        row = con.execute(count.sql("duckdb")).fetchall()[0]
         logger.info("registered table %s from %s (%s rows)", name, path, row[0] if row else 0)
     return con
 

@@ -8,8 +8,11 @@ division and ``NULLIF``; only additive leaf measures go into the pre-aggregation
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from cfs_semantic.cube_lint import MAX_ALIAS_LENGTH, longest_alias
+from cfs_semantic.errors import Problem, SpecError
 from cfs_semantic.spec import Spec
 
 LEAF_SUMS: tuple[tuple[str, str, str], ...] = (
@@ -22,6 +25,12 @@ LEAF_SUMS: tuple[tuple[str, str, str], ...] = (
     ("unmapped_label_responses", "is_unmapped_label", "Eligible responses with an unknown label"),
 )
 CLASS_TITLES = {"positive": "Positive", "neutral": "Neutral", "negative": "Negative"}
+TENANT_CLAIM = "tenant_id"
+"""The security-context key that holds the caller's tenant (access policies and cube.py)."""
+ADMIN_GROUP = "admin"
+ANALYST_GROUPS = ("analyst",)
+ROW_IDS = ("user_id", "response_id")
+"""Row-level ids: admins may drill down to them, analysts see aggregates only."""
 
 
 def cube_name(spec: Spec) -> str:
@@ -77,7 +86,8 @@ def measures(spec: Spec) -> list[dict[str, Any]]:
             "title": "Sum of valid scores",
             "description": "Sum of valid scores (numerator of the score)",
             "type": "sum",
-            "sql": "valid_score",
+            # Cube's SUM over rows without a valid score is NULL; the contract reports 0.
+            "sql": "COALESCE({CUBE}.valid_score, 0)",
         }
     )
     scale = f"{spec.scale.low:g}..{spec.scale.high:g}"
@@ -193,10 +203,74 @@ def pre_aggregation(spec: Spec) -> dict[str, Any]:
     }
 
 
+def sql_alias(name: str, members: list[dict[str, Any]]) -> str | None:
+    """Return a short, stable ``sql_alias`` when Cube's column aliases for ``name`` are too long.
+
+    Returns:
+        None when every alias fits in PostgreSQL's 63 characters, else the name's first 20
+        characters plus 8 hex digits of its SHA-256 (deterministic, unique per name).
+    """
+    if len(longest_alias({"name": name, "measures": members})) <= MAX_ALIAS_LENGTH:
+        return None
+    return f"{name[:20].rstrip('_')}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def tenant_column(spec: Spec) -> str | None:
+    """Return the spec's tenant dimension, checking that the facts view carries it.
+
+    Raises:
+        SpecError: ``cube.tenant_column`` names no user or response attribute.
+    """
+    column = spec.cube.tenant_column
+    known = [*spec.user_attributes(), *spec.responses.attributes]
+    if column is not None and column not in known:
+        raise SpecError(
+            [
+                Problem(
+                    f"tenant column {column!r} is not an attribute of the facts view",
+                    "name a user attribute (activation.attributes or activation.users."
+                    f"attributes) or a response attribute (known: {', '.join(known) or 'none'})",
+                    key="cube.tenant_column",
+                )
+            ]
+        )
+    return column
+
+
+def access_policy(spec: Spec, members: list[str]) -> list[dict[str, Any]]:
+    """Admins see every member, analysts no row ids; both only their tenant's rows."""
+    column = tenant_column(spec)
+    assert column is not None
+    rows = {
+        "filters": [
+            {
+                "member": column,
+                "operator": "equals",
+                "values": [f"{{ security_context.{TENANT_CLAIM} }}"],
+            }
+        ]
+    }
+    hidden = [m for m in ROW_IDS if m in members]
+    return [
+        {"group": ADMIN_GROUP, "member_level": {"includes": "*"}, "row_level": rows},
+        {
+            "groups": list(ANALYST_GROUPS),
+            "member_level": {"includes": [m for m in members if m not in hidden]},
+            "row_level": rows,
+        },
+    ]
+
+
 def cube_model(spec: Spec, sql_table: str | None = None) -> dict[str, Any]:
-    """Return the model for one spec: one cube over the facts view and one analyst view."""
-    cube: dict[str, Any] = {
-        "name": cube_name(spec),
+    """Return the model for one spec: one cube over the facts view and one analyst view.
+
+    Names long enough for Cube's column aliases to exceed 63 characters get a short
+    ``sql_alias``; a spec with ``cube.tenant_column`` gets access policies on the view.
+    """
+    name = cube_name(spec)
+    cube: dict[str, Any] = {"name": name}
+    _add_alias(cube, measures(spec) + dimensions(spec))
+    cube |= {
         "sql_table": sql_table or facts_table(spec),
         "title": spec.title,
         "description": (spec.description or spec.title).strip()
@@ -206,12 +280,21 @@ def cube_model(spec: Spec, sql_table: str | None = None) -> dict[str, Any]:
     }
     if spec.cube.pre_aggregation:
         cube["pre_aggregations"] = [pre_aggregation(spec)]
-    public_measures = [m["name"] for m in measures(spec)]
-    public_dims = [d["name"] for d in dimensions(spec) if d.get("public", True)]
-    view = {
-        "name": f"{spec.name}_customer_feedback",
+    public_dims = [d for d in dimensions(spec) if d.get("public", True)]
+    includes = [m["name"] for m in measures(spec)] + [d["name"] for d in public_dims]
+    view: dict[str, Any] = {"name": f"{spec.name}_customer_feedback"}
+    _add_alias(view, measures(spec) + public_dims)
+    view |= {
         "title": spec.title,
         "description": "Governed Customer Feedback Score (Post-activation) and sentiment split",
-        "cubes": [{"join_path": cube_name(spec), "includes": public_measures + public_dims}],
+        "cubes": [{"join_path": name, "includes": includes}],
     }
+    if spec.cube.tenant_column is not None:
+        view["access_policy"] = access_policy(spec, includes)
     return {"cubes": [cube], "views": [view]}
+
+
+def _add_alias(target: dict[str, Any], members: list[dict[str, Any]]) -> None:
+    alias = sql_alias(target["name"], members)
+    if alias is not None:
+        target["sql_alias"] = alias

@@ -16,6 +16,7 @@ from cfs_semantic.dialects import render
 from cfs_semantic.spec import Spec
 from cfs_semantic.sql.aggregate import aggregate_query, facts_view
 from generators.cube_model import cube_model, facts_table
+from generators.cube_runtime import runtime_artifacts
 from generators.safe_write import write_files
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def artifacts(spec: Spec, spec_path: str) -> dict[str, str]:
         query = render(aggregate_query(spec), dialect)
         files[f"sql/{dialect}/{facts_table(spec)}.sql"] = header(spec_path, "--") + view + ";\n"
         files[f"sql/{dialect}/{spec.name}_overall.sql"] = header(spec_path, "--") + query + ";\n"
+    files.update(runtime_artifacts(spec, spec_path))  # Cube runtime mode (+ cube.py for tenants)
     return files
 
 
