@@ -38,6 +38,27 @@ OUTPUT_COLUMNS: tuple[str, ...] = COUNTERS + SUMS + MEASURES
 
 CLASSES: tuple[str, ...] = ("positive", "neutral", "negative")
 
+FACT_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "response_id",
+    "activated_at",
+    "responded_at",
+    "score",
+    "valid_score",
+    "sentiment_class",
+    "is_user_row",
+    "is_eligible",
+    "is_scored",
+    "is_unscored",
+    "is_invalid_score",
+    "is_classified",
+    "is_unmapped_label",
+    "is_positive",
+    "is_neutral",
+    "is_negative",
+)
+"""Columns of the governed facts view besides the attributes (see ``sql.facts``)."""
+
 TIME_DIMENSIONS: dict[str, str] = {
     "activated": "activated_at",
     "responded": "responded_at",

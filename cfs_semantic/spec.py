@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cfs_semantic.contract import FACT_COLUMNS, OUTPUT_COLUMNS
+
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SUPPORTED_DIALECTS = (
     "duckdb",
@@ -558,46 +560,11 @@ def normalize_label(label: str) -> str:
 
 RESERVED_OUTPUT_NAMES = frozenset(
     {
-        "user_id",
-        "response_id",
-        "activated_at",
-        "responded_at",
-        "score",
-        "label",
-        "stage",
+        *OUTPUT_COLUMNS,
+        *FACT_COLUMNS,
         "tenant",
-        "activated_users",
-        "responding_users",
-        "eligible_responses",
-        "scored_responses",
-        "unscored_responses",
-        "invalid_score_responses",
-        "classified_responses",
-        "unmapped_label_responses",
-        "positive_responses",
-        "neutral_responses",
-        "negative_responses",
-        "score_sum",
-        "positive_share",
-        "neutral_share",
-        "negative_share",
-        "net_sentiment",
-        "response_rate",
+        "stage",
+        "label",
     }
 )
-
-
-def spec_summary(spec: Spec) -> dict[str, Any]:
-    """Return the choices a reader needs to trust a number, for report headers."""
-    return {
-        "spec": spec.name,
-        "activation": spec.activation.mode.value,
-        "window_days": spec.window_days,
-        "scale": [spec.scale.low, spec.scale.high],
-        "sentiment_source": spec.sentiment.source.value,
-        "positive_min": spec.sentiment.positive_min,
-        "negative_max": spec.sentiment.negative_max,
-        "dedupe": spec.dedupe.value,
-        "timezone": spec.timezone,
-        "reporting_timezone": spec.report_zone,
-    }
+"""Names an attribute cannot take: they are columns of the facts view or of the results."""

@@ -49,8 +49,37 @@ BAD = {
     ),
 }
 
+# Inputs a hostile tester tried.
+MORE_BAD = {
+    "threshold above the scale": (
+        {"sentiment": {"source": "score", "positive_min": 9}},
+        ["sentiment.positive_min", "outside the scale"],
+    ),
+    "threshold below the scale": (
+        {"sentiment": {"source": "score", "negative_max": -1}},
+        ["sentiment.negative_max", "outside the scale"],
+    ),
+    "NaN in the scale": ({"scale": {"min": 1, "max": float("nan")}}, ["scale.max", "finite"]),
+    "boolean window": ({"window_days": True}, ["window_days", "boolean"]),
+    "scale as a list": ({"scale": [1, 5]}, ["scale", "expected a mapping"]),
+    "two statements in a source": (
+        {"responses.source": "SELECT * FROM support_tickets; DROP TABLE accounts"},
+        ["responses.source", "one SELECT statement"],
+    ),
+    "unparseable source query": (
+        {"responses.source": "SELECT * FROM (support_tickets"},
+        ["responses.source", "does not parse"],
+    ),
+    "unknown source dialect": ({"source_dialect": "oracel"}, ["source_dialect", "unknown SQL"]),
+    "no dialects": ({"dialects": []}, ["dialects", "at least 1"]),
+    "quote in a table name": (
+        {"tables.it's": {"path": "/nonexistent.csv"}},
+        ["tables.it's", "file not found"],
+    ),
+}
 
-@pytest.mark.parametrize("edit,needles", BAD.values(), ids=list(BAD))
+
+@pytest.mark.parametrize("edit,needles", [*BAD.values(), *MORE_BAD.values()], ids=[*BAD, *MORE_BAD])
 def test_bad_spec_fails_with_a_located_message(
     tmp_path: Path, edit: dict[str, object], needles: list[str]
 ) -> None:
@@ -83,47 +112,6 @@ def test_unknown_option_is_a_usage_error() -> None:
     """Bad usage exits 2."""
     assert run_cli("compute", "--no-such-option").returncode == 2
     assert run_cli("compute", str(EXAMPLES["ravenstack"]), "--by", "nope").returncode == 2
-
-
-MORE_BAD = {
-    "threshold above the scale": (
-        {"sentiment": {"source": "score", "positive_min": 9}},
-        ["sentiment.positive_min", "outside the scale"],
-    ),
-    "threshold below the scale": (
-        {"sentiment": {"source": "score", "negative_max": -1}},
-        ["sentiment.negative_max", "outside the scale"],
-    ),
-    "NaN in the scale": ({"scale": {"min": 1, "max": float("nan")}}, ["scale.max", "finite"]),
-    "boolean window": ({"window_days": True}, ["window_days", "boolean"]),
-    "scale as a list": ({"scale": [1, 5]}, ["scale", "expected a mapping"]),
-    "two statements in a source": (
-        {"responses.source": "SELECT * FROM support_tickets; DROP TABLE accounts"},
-        ["responses.source", "one SELECT statement"],
-    ),
-    "unparseable source query": (
-        {"responses.source": "SELECT * FROM (support_tickets"},
-        ["responses.source", "does not parse"],
-    ),
-    "unknown source dialect": ({"source_dialect": "oracel"}, ["source_dialect", "unknown SQL"]),
-    "no dialects": ({"dialects": []}, ["dialects", "at least 1"]),
-    "quote in a table name": (
-        {"tables.it's": {"path": "/nonexistent.csv"}},
-        ["tables.it's", "file not found"],
-    ),
-}
-
-
-@pytest.mark.parametrize("edit,needles", MORE_BAD.values(), ids=list(MORE_BAD))
-def test_more_bad_specs_found_by_a_hostile_user(
-    tmp_path: Path, edit: dict[str, object], needles: list[str]
-) -> None:
-    """Inputs a hostile tester tried: each is a located error with exit 1, never a traceback."""
-    done = run_cli("compute", str(_spec_with(tmp_path, edit)))
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
-    for needle in needles:
-        assert needle in done.stderr, done.stderr
 
 
 def test_a_duplicate_yaml_key_is_an_error_not_last_wins(tmp_path: Path) -> None:
