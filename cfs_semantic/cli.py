@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -20,6 +21,7 @@ import pandas as pd
 
 from cfs_semantic.compare import present
 from cfs_semantic.errors import CfsError, UsageError
+from cfs_semantic.spec import SUPPORTED_DIALECTS
 
 logger = logging.getLogger("cfs_semantic")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -286,6 +288,38 @@ def _report_drift(files: dict[str, str], target: Path) -> int:
             )
             click.echo("".join(diff), nl=False)
     return drift
+
+
+@main.command(name="check")
+@click.argument("spec_paths", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--dialect",
+    "dialects",
+    multiple=True,
+    type=click.Choice(SUPPORTED_DIALECTS),
+    help="Check only this dialect (repeat; default: each spec's dialects).",
+)
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes.")
+def check_command(
+    spec_paths: tuple[Path, ...], dialects: tuple[str, ...], jobs: int | None
+) -> None:
+    """Parse, lint, type-check and column-check every statement for each target dialect."""
+    from cfs_semantic.check import check_specs, declared_schema
+    from cfs_semantic.loader import load_spec
+
+    paths = spec_paths or tuple(REPO_ROOT / p for p in BUNDLED_SPECS)
+    specs = [
+        (spec, declared_schema(spec, path.parent)) for path in paths for spec in [load_spec(path)]
+    ]
+    reports = check_specs(specs, list(dialects) or None, jobs or min(4, os.cpu_count() or 1))
+    for report in reports.values():
+        click.echo(report.summary())
+        for finding in report.findings:
+            click.echo(f"  {finding.render()}")
+    bad = [r.dialect for r in reports.values() if r.findings]
+    click.echo(f"{len(reports) - len(bad)} dialects passed, {len(bad)} failed")
+    if bad:
+        sys.exit(1)
 
 
 @main.command()

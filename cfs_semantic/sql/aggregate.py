@@ -128,9 +128,7 @@ def aggregate_query(spec: Spec, grouping: Grouping = Grouping()) -> exp.Query:
     star = exp.Column(this=exp.Star(), table=exp.to_identifier("f", quoted=True))
     # Segments are columns of facts already; only computed time buckets get a new column.
     computed = [_alias(e, n) for n, e, _ in dims if not isinstance(e, exp.Column)]
-    base = exp.select(*computed, star).from_(
-        exp.to_table(FACTS, quoted=True).as_("f", quoted=True)
-    )
+    base = exp.select(*computed, star).from_(exp.to_table(FACTS, quoted=True).as_("f", quoted=True))
     user_only = all(is_user for _, _, is_user in dims)
     grouped = exp.select(*[col(n, "g") for n in names], *_counter_selects("g")).from_(
         base.subquery("g")

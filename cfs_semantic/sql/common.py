@@ -23,7 +23,6 @@ FACT_FLAGS: tuple[str, ...] = (
 """0/1 columns of the facts relation; each counter is the sum of one of them."""
 
 
-
 def col(name: str, table: str | None = None) -> exp.Column:
     """Return a quoted column reference, optionally qualified by a quoted table alias."""
     return exp.column(name, table=table, quoted=True)

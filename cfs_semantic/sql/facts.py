@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from cfs_semantic.spec import ActivationMode, Dedupe, Spec, normalize_label
 from cfs_semantic.sql.common import (
     FACT_FLAGS,
     col,
@@ -20,12 +21,18 @@ from cfs_semantic.sql.common import (
     parse_source,
     to_utc,
 )
-from cfs_semantic.spec import ActivationMode, Dedupe, Spec, normalize_label
 
 USER = "user_id"
 ACT = "activated_at"
 RESP = "responded_at"
 RID = "response_id"
+_NULL_TYPES = {
+    RESP: "TIMESTAMP",
+    "score": "DOUBLE",
+    "valid_score": "DOUBLE",
+    "label": "TEXT",
+    "sentiment_class": "TEXT",
+}
 
 
 def _alias(expr: exp.Expression, name: str) -> exp.Alias:
@@ -137,7 +144,7 @@ def response_rows(spec: Spec) -> exp.Select:
             ),
         )
     rid = col(cols.response_id, "s") if cols.response_id else exp.Null()
-    score = exp.cast(col(cols.score, "s"), "DOUBLE") if cols.score else exp.Null()
+    score = exp.cast(col(cols.score, "s") if cols.score else exp.Null(), "DOUBLE")
     label = (
         exp.Nullif(
             this=exp.Lower(this=exp.Trim(this=exp.cast(col(cols.label, "s"), "TEXT"))),
@@ -366,11 +373,18 @@ def facts(spec: Spec) -> exp.Query:
             if n in user_cols
             else _alias(exp.Literal.number(1 if n == "is_user_row" else 0), n)
             if n == "is_user_row" or n in FACT_FLAGS
-            else _alias(exp.Null(), n)
+            else _alias(_typed_null(n), n)
             for n in out_names
         ]
     ).from_(users)
     return exp.union(user_select, resp, distinct=False)
+
+
+def _typed_null(name: str) -> exp.Expression:
+    """NULL cast to the type the response rows have in column ``name``, when it is known."""
+    # DataFusion types a UNION column from its first branch; SUM over an untyped NULL fails.
+    kind = _NULL_TYPES.get(name)
+    return exp.cast(exp.Null(), kind) if kind else exp.Null()
 
 
 def label_values(spec: Spec) -> list[str]:

@@ -38,14 +38,18 @@ def bucket_case(spec: Spec) -> exp.Case:
         lit("duplicate_response_id"),
     )
     if spec.activation.mode is ActivationMode.RESPONSE_STAGE:
-        at_stage = exp.In(this=col("stage", "r"), expressions=[lit(s) for s in spec.activation.stages])
+        at_stage = exp.In(
+            this=col("stage", "r"), expressions=[lit(s) for s in spec.activation.stages]
+        )
         case = case.when(
             exp.or_(_is_null(col("stage", "r")), exp.Not(this=at_stage)),
             lit("not_at_activation_stage"),
         )
         return case.else_(lit("eligible"))
     case = case.when(_is_null(col(USER, "u")), lit("never_activated"))
-    case = case.when(exp.LT(this=col(RESP, "r"), expression=col(ACT, "u")), lit("before_activation"))
+    case = case.when(
+        exp.LT(this=col(RESP, "r"), expression=col(ACT, "u")), lit("before_activation")
+    )
     if spec.window_days is not None:
         end = exp.DateAdd(
             this=col(ACT, "u"), expression=exp.Literal.number(spec.window_days), unit=exp.var("DAY")
@@ -65,7 +69,9 @@ def reconcile_query(spec: Spec) -> exp.Select:
             join_type="left",
         )
     return (
-        exp.select(col("bucket", "b"), exp.alias_(exp.Count(this=exp.Star()), "responses", quoted=True))
+        exp.select(
+            col("bucket", "b"), exp.alias_(exp.Count(this=exp.Star()), "responses", quoted=True)
+        )
         .from_(select.subquery("b"))
         .group_by(col("bucket", "b"))
         .order_by(col("bucket", "b"))

@@ -3,16 +3,16 @@ CREATE OR REPLACE VIEW ravenstack_feedback_facts AS
 SELECT
   NULL AS "response_id",
   "u"."user_id",
-  NULL AS "responded_at",
+  CAST(NULL AS Nullable(DateTime64(6))) AS "responded_at",
   "u"."activated_at",
   "u"."industry",
   "u"."referral_source",
   "u"."plan_tier",
   NULL AS "priority",
-  NULL AS "score",
-  NULL AS "valid_score",
-  NULL AS "label",
-  NULL AS "sentiment_class",
+  CAST(NULL AS Nullable(Float64)) AS "score",
+  CAST(NULL AS Nullable(Float64)) AS "valid_score",
+  CAST(NULL AS Nullable(String)) AS "label",
+  CAST(NULL AS Nullable(String)) AS "sentiment_class",
   1 AS "is_user_row",
   0 AS "is_eligible",
   0 AS "is_scored",
@@ -40,7 +40,7 @@ FROM (
       FROM (
         SELECT
           "a"."account_id" AS "user_id",
-          CAST("a"."usage_date" AS Nullable(DateTime)) AS "activated_at"
+          CAST("a"."usage_date" AS Nullable(DateTime64(6))) AS "activated_at"
         FROM (
           SELECT
             s.account_id,
@@ -53,15 +53,15 @@ FROM (
           NOT (
             "a"."account_id" IS NULL
           )
-      ) AS v
+      ) AS "v"
       WHERE
         NOT (
           "v"."activated_at" IS NULL
         )
-    ) AS e
+    ) AS "e"
     GROUP BY
       "e"."user_id"
-  ) AS f
+  ) AS "f"
   LEFT JOIN (
     SELECT
       "k"."user_id",
@@ -87,12 +87,13 @@ FROM (
             "u"."account_id" IS NULL
           )
       ) AS x
-    ) AS k
+    ) AS "k"
     WHERE
       "k"."rn" = 1
-  ) AS p
+  ) AS "p"
     ON "f"."user_id" = "p"."user_id"
-) AS u
+  SETTINGS join_use_nulls = 1
+) AS "u"
 UNION ALL
 SELECT
   "c"."response_id",
@@ -113,7 +114,7 @@ SELECT
   "c"."label",
   "c"."sentiment_class",
   0 AS "is_user_row",
-  CASE WHEN TRUE THEN 1 ELSE 0 END AS "is_eligible",
+  1 AS "is_eligible",
   CASE
     WHEN NOT (
       "c"."score" IS NULL
@@ -137,13 +138,13 @@ SELECT
   CASE WHEN NOT (
     "c"."sentiment_class" IS NULL
   ) THEN 1 ELSE 0 END AS "is_classified",
-  CASE WHEN FALSE THEN 1 ELSE 0 END AS "is_unmapped_label",
+  0 AS "is_unmapped_label",
   CASE WHEN "c"."sentiment_class" = 'positive' THEN 1 ELSE 0 END AS "is_positive",
   CASE WHEN "c"."sentiment_class" = 'neutral' THEN 1 ELSE 0 END AS "is_neutral",
   CASE WHEN "c"."sentiment_class" = 'negative' THEN 1 ELSE 0 END AS "is_negative"
 FROM (
   SELECT
-    *,
+    e.*,
     CASE
       WHEN (
         NOT (
@@ -181,7 +182,7 @@ FROM (
       SELECT
         "s"."ticket_id" AS "response_id",
         "s"."account_id" AS "user_id",
-        CAST("s"."submitted_at" AS Nullable(DateTime)) AS "responded_at",
+        CAST("s"."submitted_at" AS Nullable(DateTime64(6))) AS "responded_at",
         CAST("s"."satisfaction_score" AS Nullable(Float64)) AS "score",
         NULL AS "label",
         "s"."priority" AS "priority",
@@ -191,13 +192,13 @@ FROM (
           )
           AND ROW_NUMBER() OVER (
             PARTITION BY "s"."ticket_id"
-            ORDER BY CAST("s"."submitted_at" AS Nullable(DateTime)), CAST("s"."satisfaction_score" AS Nullable(Float64)), NULL, "s"."priority"
+            ORDER BY CAST("s"."submitted_at" AS Nullable(DateTime64(6))), CAST("s"."satisfaction_score" AS Nullable(Float64)), "s"."priority"
           ) > 1
           THEN 1
           ELSE 0
         END AS "is_duplicate"
       FROM "support_tickets" AS "s"
-    ) AS r
+    ) AS "r"
     INNER JOIN (
       SELECT
         "f"."user_id",
@@ -215,7 +216,7 @@ FROM (
           FROM (
             SELECT
               "a"."account_id" AS "user_id",
-              CAST("a"."usage_date" AS Nullable(DateTime)) AS "activated_at"
+              CAST("a"."usage_date" AS Nullable(DateTime64(6))) AS "activated_at"
             FROM (
               SELECT
                 s.account_id,
@@ -228,15 +229,15 @@ FROM (
               NOT (
                 "a"."account_id" IS NULL
               )
-          ) AS v
+          ) AS "v"
           WHERE
             NOT (
               "v"."activated_at" IS NULL
             )
-        ) AS e
+        ) AS "e"
         GROUP BY
           "e"."user_id"
-      ) AS f
+      ) AS "f"
       LEFT JOIN (
         SELECT
           "k"."user_id",
@@ -262,14 +263,15 @@ FROM (
                 "u"."account_id" IS NULL
               )
           ) AS x
-        ) AS k
+        ) AS "k"
         WHERE
           "k"."rn" = 1
-      ) AS p
+      ) AS "p"
         ON "f"."user_id" = "p"."user_id"
-    ) AS u
+      SETTINGS join_use_nulls = 1
+    ) AS "u"
       ON "r"."user_id" = "u"."user_id"
     WHERE
       "r"."is_duplicate" = 0 AND "u"."activated_at" <= "r"."responded_at"
   ) AS e
-) AS c;
+) AS "c";

@@ -3,16 +3,16 @@ CREATE OR REPLACE VIEW ravenstack_feedback_facts AS
 SELECT
   NULL AS "response_id",
   "u"."user_id",
-  NULL AS "responded_at",
+  CAST(NULL AS TIMESTAMP) AS "responded_at",
   "u"."activated_at",
   "u"."industry",
   "u"."referral_source",
   "u"."plan_tier",
   NULL AS "priority",
-  NULL AS "score",
-  NULL AS "valid_score",
-  NULL AS "label",
-  NULL AS "sentiment_class",
+  CAST(NULL AS DOUBLE PRECISION) AS "score",
+  CAST(NULL AS DOUBLE PRECISION) AS "valid_score",
+  CAST(NULL AS VARCHAR2(4000)) AS "label",
+  CAST(NULL AS VARCHAR2(4000)) AS "sentiment_class",
   1 AS "is_user_row",
   0 AS "is_eligible",
   0 AS "is_scored",
@@ -51,13 +51,13 @@ FROM (
         ) "a"
         WHERE
           NOT "a"."account_id" IS NULL
-      ) v
+      ) "v"
       WHERE
         NOT "v"."activated_at" IS NULL
-    ) e
+    ) "e"
     GROUP BY
       "e"."user_id"
-  ) f
+  ) "f"
   LEFT JOIN (
     SELECT
       "k"."user_id",
@@ -81,12 +81,12 @@ FROM (
         WHERE
           NOT "u"."account_id" IS NULL
       ) x
-    ) k
+    ) "k"
     WHERE
       "k"."rn" = 1
-  ) p
+  ) "p"
     ON "f"."user_id" = "p"."user_id"
-) u
+) "u"
 UNION ALL
 SELECT
   "c"."response_id",
@@ -105,7 +105,7 @@ SELECT
   "c"."label",
   "c"."sentiment_class",
   0 AS "is_user_row",
-  CASE WHEN TRUE THEN 1 ELSE 0 END AS "is_eligible",
+  1 AS "is_eligible",
   CASE
     WHEN NOT "c"."score" IS NULL AND "c"."score" >= 1 AND "c"."score" <= 5
     THEN 1
@@ -121,13 +121,13 @@ SELECT
     ELSE 0
   END AS "is_invalid_score",
   CASE WHEN NOT "c"."sentiment_class" IS NULL THEN 1 ELSE 0 END AS "is_classified",
-  CASE WHEN FALSE THEN 1 ELSE 0 END AS "is_unmapped_label",
+  0 AS "is_unmapped_label",
   CASE WHEN "c"."sentiment_class" = 'positive' THEN 1 ELSE 0 END AS "is_positive",
   CASE WHEN "c"."sentiment_class" = 'neutral' THEN 1 ELSE 0 END AS "is_neutral",
   CASE WHEN "c"."sentiment_class" = 'negative' THEN 1 ELSE 0 END AS "is_negative"
 FROM (
   SELECT
-    *,
+    e.*,
     CASE
       WHEN (
         NOT "score" IS NULL AND "score" >= 1 AND "score" <= 5
@@ -165,13 +165,13 @@ FROM (
           WHEN NOT "s"."ticket_id" IS NULL
           AND ROW_NUMBER() OVER (
             PARTITION BY "s"."ticket_id"
-            ORDER BY CAST("s"."submitted_at" AS TIMESTAMP), CAST("s"."satisfaction_score" AS DOUBLE PRECISION), NULL, "s"."priority"
+            ORDER BY CAST("s"."submitted_at" AS TIMESTAMP), CAST("s"."satisfaction_score" AS DOUBLE PRECISION), "s"."priority"
           ) > 1
           THEN 1
           ELSE 0
         END AS "is_duplicate"
       FROM "support_tickets" "s"
-    ) r
+    ) "r"
     INNER JOIN (
       SELECT
         "f"."user_id",
@@ -200,13 +200,13 @@ FROM (
             ) "a"
             WHERE
               NOT "a"."account_id" IS NULL
-          ) v
+          ) "v"
           WHERE
             NOT "v"."activated_at" IS NULL
-        ) e
+        ) "e"
         GROUP BY
           "e"."user_id"
-      ) f
+      ) "f"
       LEFT JOIN (
         SELECT
           "k"."user_id",
@@ -230,14 +230,14 @@ FROM (
             WHERE
               NOT "u"."account_id" IS NULL
           ) x
-        ) k
+        ) "k"
         WHERE
           "k"."rn" = 1
-      ) p
+      ) "p"
         ON "f"."user_id" = "p"."user_id"
-    ) u
+    ) "u"
       ON "r"."user_id" = "u"."user_id"
     WHERE
       "r"."is_duplicate" = 0 AND "u"."activated_at" <= "r"."responded_at"
   ) e
-) c;
+) "c";

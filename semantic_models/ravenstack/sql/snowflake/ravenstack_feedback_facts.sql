@@ -3,16 +3,16 @@ CREATE OR REPLACE VIEW ravenstack_feedback_facts AS
 SELECT
   NULL AS "response_id",
   "u"."user_id",
-  NULL AS "responded_at",
+  CAST(NULL AS TIMESTAMPNTZ) AS "responded_at",
   "u"."activated_at",
   "u"."industry",
   "u"."referral_source",
   "u"."plan_tier",
   NULL AS "priority",
-  NULL AS "score",
-  NULL AS "valid_score",
-  NULL AS "label",
-  NULL AS "sentiment_class",
+  CAST(NULL AS DOUBLE) AS "score",
+  CAST(NULL AS DOUBLE) AS "valid_score",
+  CAST(NULL AS VARCHAR) AS "label",
+  CAST(NULL AS VARCHAR) AS "sentiment_class",
   1 AS "is_user_row",
   0 AS "is_eligible",
   0 AS "is_scored",
@@ -40,7 +40,7 @@ FROM (
       FROM (
         SELECT
           "a"."account_id" AS "user_id",
-          CAST("a"."usage_date" AS TIMESTAMP) AS "activated_at"
+          CAST("a"."usage_date" AS TIMESTAMPNTZ) AS "activated_at"
         FROM (
           SELECT
             s.account_id,
@@ -51,13 +51,13 @@ FROM (
         ) AS "a"
         WHERE
           NOT "a"."account_id" IS NULL
-      ) AS v
+      ) AS "v"
       WHERE
         NOT "v"."activated_at" IS NULL
-    ) AS e
+    ) AS "e"
     GROUP BY
       "e"."user_id"
-  ) AS f
+  ) AS "f"
   LEFT JOIN (
     SELECT
       "k"."user_id",
@@ -81,12 +81,12 @@ FROM (
         WHERE
           NOT "u"."account_id" IS NULL
       ) AS x
-    ) AS k
+    ) AS "k"
     WHERE
       "k"."rn" = 1
-  ) AS p
+  ) AS "p"
     ON "f"."user_id" = "p"."user_id"
-) AS u
+) AS "u"
 UNION ALL
 SELECT
   "c"."response_id",
@@ -105,7 +105,7 @@ SELECT
   "c"."label",
   "c"."sentiment_class",
   0 AS "is_user_row",
-  CASE WHEN TRUE THEN 1 ELSE 0 END AS "is_eligible",
+  1 AS "is_eligible",
   CASE
     WHEN NOT "c"."score" IS NULL AND "c"."score" >= 1 AND "c"."score" <= 5
     THEN 1
@@ -121,13 +121,13 @@ SELECT
     ELSE 0
   END AS "is_invalid_score",
   CASE WHEN NOT "c"."sentiment_class" IS NULL THEN 1 ELSE 0 END AS "is_classified",
-  CASE WHEN FALSE THEN 1 ELSE 0 END AS "is_unmapped_label",
+  0 AS "is_unmapped_label",
   CASE WHEN "c"."sentiment_class" = 'positive' THEN 1 ELSE 0 END AS "is_positive",
   CASE WHEN "c"."sentiment_class" = 'neutral' THEN 1 ELSE 0 END AS "is_neutral",
   CASE WHEN "c"."sentiment_class" = 'negative' THEN 1 ELSE 0 END AS "is_negative"
 FROM (
   SELECT
-    *,
+    e.*,
     CASE
       WHEN (
         NOT "score" IS NULL AND "score" >= 1 AND "score" <= 5
@@ -157,7 +157,7 @@ FROM (
       SELECT
         "s"."ticket_id" AS "response_id",
         "s"."account_id" AS "user_id",
-        CAST("s"."submitted_at" AS TIMESTAMP) AS "responded_at",
+        CAST("s"."submitted_at" AS TIMESTAMPNTZ) AS "responded_at",
         CAST("s"."satisfaction_score" AS DOUBLE) AS "score",
         NULL AS "label",
         "s"."priority" AS "priority",
@@ -165,13 +165,13 @@ FROM (
           WHEN NOT "s"."ticket_id" IS NULL
           AND ROW_NUMBER() OVER (
             PARTITION BY "s"."ticket_id"
-            ORDER BY CAST("s"."submitted_at" AS TIMESTAMP), CAST("s"."satisfaction_score" AS DOUBLE), NULL, "s"."priority"
+            ORDER BY CAST("s"."submitted_at" AS TIMESTAMPNTZ), CAST("s"."satisfaction_score" AS DOUBLE), "s"."priority"
           ) > 1
           THEN 1
           ELSE 0
         END AS "is_duplicate"
       FROM "support_tickets" AS "s"
-    ) AS r
+    ) AS "r"
     INNER JOIN (
       SELECT
         "f"."user_id",
@@ -189,7 +189,7 @@ FROM (
           FROM (
             SELECT
               "a"."account_id" AS "user_id",
-              CAST("a"."usage_date" AS TIMESTAMP) AS "activated_at"
+              CAST("a"."usage_date" AS TIMESTAMPNTZ) AS "activated_at"
             FROM (
               SELECT
                 s.account_id,
@@ -200,13 +200,13 @@ FROM (
             ) AS "a"
             WHERE
               NOT "a"."account_id" IS NULL
-          ) AS v
+          ) AS "v"
           WHERE
             NOT "v"."activated_at" IS NULL
-        ) AS e
+        ) AS "e"
         GROUP BY
           "e"."user_id"
-      ) AS f
+      ) AS "f"
       LEFT JOIN (
         SELECT
           "k"."user_id",
@@ -230,14 +230,14 @@ FROM (
             WHERE
               NOT "u"."account_id" IS NULL
           ) AS x
-        ) AS k
+        ) AS "k"
         WHERE
           "k"."rn" = 1
-      ) AS p
+      ) AS "p"
         ON "f"."user_id" = "p"."user_id"
-    ) AS u
+    ) AS "u"
       ON "r"."user_id" = "u"."user_id"
     WHERE
       "r"."is_duplicate" = 0 AND "u"."activated_at" <= "r"."responded_at"
   ) AS e
-) AS c;
+) AS "c";

@@ -3,16 +3,16 @@ WITH facts AS (
   SELECT
     NULL AS `response_id`,
     `u`.`user_id`,
-    NULL AS `responded_at`,
+    CAST(NULL AS TIMESTAMP_NTZ) AS `responded_at`,
     `u`.`activated_at`,
     `u`.`industry`,
     `u`.`referral_source`,
     `u`.`plan_tier`,
     NULL AS `priority`,
-    NULL AS `score`,
-    NULL AS `valid_score`,
-    NULL AS `label`,
-    NULL AS `sentiment_class`,
+    CAST(NULL AS DOUBLE) AS `score`,
+    CAST(NULL AS DOUBLE) AS `valid_score`,
+    CAST(NULL AS STRING) AS `label`,
+    CAST(NULL AS STRING) AS `sentiment_class`,
     1 AS `is_user_row`,
     0 AS `is_eligible`,
     0 AS `is_scored`,
@@ -40,7 +40,7 @@ WITH facts AS (
         FROM (
           SELECT
             `a`.`account_id` AS `user_id`,
-            CAST(`a`.`usage_date` AS TIMESTAMP) AS `activated_at`
+            CAST(`a`.`usage_date` AS TIMESTAMP_NTZ) AS `activated_at`
           FROM (
             SELECT
               s.account_id,
@@ -51,13 +51,13 @@ WITH facts AS (
           ) AS `a`
           WHERE
             NOT `a`.`account_id` IS NULL
-        ) AS v
+        ) AS `v`
         WHERE
           NOT `v`.`activated_at` IS NULL
-      ) AS e
+      ) AS `e`
       GROUP BY
         `e`.`user_id`
-    ) AS f
+    ) AS `f`
     LEFT JOIN (
       SELECT
         `k`.`user_id`,
@@ -84,12 +84,12 @@ WITH facts AS (
           WHERE
             NOT `u`.`account_id` IS NULL
         ) AS x
-      ) AS k
+      ) AS `k`
       WHERE
         `k`.`rn` = 1
-    ) AS p
+    ) AS `p`
       ON `f`.`user_id` = `p`.`user_id`
-  ) AS u
+  ) AS `u`
   UNION ALL
   SELECT
     `c`.`response_id`,
@@ -108,7 +108,7 @@ WITH facts AS (
     `c`.`label`,
     `c`.`sentiment_class`,
     0 AS `is_user_row`,
-    CASE WHEN TRUE THEN 1 ELSE 0 END AS `is_eligible`,
+    1 AS `is_eligible`,
     CASE
       WHEN NOT `c`.`score` IS NULL AND `c`.`score` >= 1 AND `c`.`score` <= 5
       THEN 1
@@ -124,13 +124,13 @@ WITH facts AS (
       ELSE 0
     END AS `is_invalid_score`,
     CASE WHEN NOT `c`.`sentiment_class` IS NULL THEN 1 ELSE 0 END AS `is_classified`,
-    CASE WHEN FALSE THEN 1 ELSE 0 END AS `is_unmapped_label`,
+    0 AS `is_unmapped_label`,
     CASE WHEN `c`.`sentiment_class` = 'positive' THEN 1 ELSE 0 END AS `is_positive`,
     CASE WHEN `c`.`sentiment_class` = 'neutral' THEN 1 ELSE 0 END AS `is_neutral`,
     CASE WHEN `c`.`sentiment_class` = 'negative' THEN 1 ELSE 0 END AS `is_negative`
   FROM (
     SELECT
-      *,
+      e.*,
       CASE
         WHEN (
           NOT `score` IS NULL AND `score` >= 1 AND `score` <= 5
@@ -160,7 +160,7 @@ WITH facts AS (
         SELECT
           `s`.`ticket_id` AS `response_id`,
           `s`.`account_id` AS `user_id`,
-          CAST(`s`.`submitted_at` AS TIMESTAMP) AS `responded_at`,
+          CAST(`s`.`submitted_at` AS TIMESTAMP_NTZ) AS `responded_at`,
           CAST(`s`.`satisfaction_score` AS DOUBLE) AS `score`,
           NULL AS `label`,
           `s`.`priority` AS `priority`,
@@ -168,13 +168,13 @@ WITH facts AS (
             WHEN NOT `s`.`ticket_id` IS NULL
             AND ROW_NUMBER() OVER (
               PARTITION BY `s`.`ticket_id`
-              ORDER BY CAST(`s`.`submitted_at` AS TIMESTAMP) NULLS LAST, CAST(`s`.`satisfaction_score` AS DOUBLE) NULLS LAST, NULL NULLS LAST, `s`.`priority` NULLS LAST
+              ORDER BY CAST(`s`.`submitted_at` AS TIMESTAMP_NTZ) NULLS LAST, CAST(`s`.`satisfaction_score` AS DOUBLE) NULLS LAST, `s`.`priority` NULLS LAST
             ) > 1
             THEN 1
             ELSE 0
           END AS `is_duplicate`
         FROM `support_tickets` AS `s`
-      ) AS r
+      ) AS `r`
       INNER JOIN (
         SELECT
           `f`.`user_id`,
@@ -192,7 +192,7 @@ WITH facts AS (
             FROM (
               SELECT
                 `a`.`account_id` AS `user_id`,
-                CAST(`a`.`usage_date` AS TIMESTAMP) AS `activated_at`
+                CAST(`a`.`usage_date` AS TIMESTAMP_NTZ) AS `activated_at`
               FROM (
                 SELECT
                   s.account_id,
@@ -203,13 +203,13 @@ WITH facts AS (
               ) AS `a`
               WHERE
                 NOT `a`.`account_id` IS NULL
-            ) AS v
+            ) AS `v`
             WHERE
               NOT `v`.`activated_at` IS NULL
-          ) AS e
+          ) AS `e`
           GROUP BY
             `e`.`user_id`
-        ) AS f
+        ) AS `f`
         LEFT JOIN (
           SELECT
             `k`.`user_id`,
@@ -236,17 +236,17 @@ WITH facts AS (
               WHERE
                 NOT `u`.`account_id` IS NULL
             ) AS x
-          ) AS k
+          ) AS `k`
           WHERE
             `k`.`rn` = 1
-        ) AS p
+        ) AS `p`
           ON `f`.`user_id` = `p`.`user_id`
-      ) AS u
+      ) AS `u`
         ON `r`.`user_id` = `u`.`user_id`
       WHERE
         `r`.`is_duplicate` = 0 AND `u`.`activated_at` <= `r`.`responded_at`
     ) AS e
-  ) AS c
+  ) AS `c`
 )
 SELECT
   `o`.`activated_users`,
@@ -299,6 +299,6 @@ FROM (
       SELECT
         `f`.*
       FROM facts AS `f`
-    ) AS g
-  ) AS t
-) AS o;
+    ) AS `g`
+  ) AS `t`
+) AS `o`;

@@ -3,13 +3,13 @@ CREATE OR REPLACE VIEW telecom_nps_feedback_facts AS
 SELECT
   NULL AS "response_id",
   "u"."user_id",
-  NULL AS "responded_at",
+  CAST(NULL AS TIMESTAMP) AS "responded_at",
   "u"."activated_at",
   NULL AS "journey_step",
-  NULL AS "score",
-  NULL AS "valid_score",
-  NULL AS "label",
-  NULL AS "sentiment_class",
+  CAST(NULL AS DOUBLE PRECISION) AS "score",
+  CAST(NULL AS DOUBLE PRECISION) AS "valid_score",
+  CAST(NULL AS TEXT) AS "label",
+  CAST(NULL AS TEXT) AS "sentiment_class",
   1 AS "is_user_row",
   0 AS "is_eligible",
   0 AS "is_scored",
@@ -38,7 +38,7 @@ FROM (
         "s"."SURVEY_SUB_TYPE" AS "stage",
         0 AS "is_duplicate"
       FROM "nps_verbatims" AS "s"
-    ) AS t
+    ) AS "t"
     WHERE
       (
         (
@@ -48,10 +48,10 @@ FROM (
         AND NOT "t"."user_id" IS NULL
       )
       AND "t"."is_duplicate" = 0
-  ) AS r
+  ) AS "r"
   GROUP BY
     "r"."user_id"
-) AS u
+) AS "u"
 UNION ALL
 SELECT
   "c"."response_id",
@@ -67,7 +67,7 @@ SELECT
   "c"."label",
   "c"."sentiment_class",
   0 AS "is_user_row",
-  CASE WHEN TRUE THEN 1 ELSE 0 END AS "is_eligible",
+  1 AS "is_eligible",
   CASE
     WHEN NOT "c"."score" IS NULL AND "c"."score" >= 0 AND "c"."score" <= 10
     THEN 1
@@ -94,7 +94,7 @@ SELECT
   CASE WHEN "c"."sentiment_class" = 'negative' THEN 1 ELSE 0 END AS "is_negative"
 FROM (
   SELECT
-    *,
+    e.*,
     CASE
       WHEN "label" IN ('promoter')
       THEN 'positive'
@@ -129,7 +129,7 @@ FROM (
           "s"."SURVEY_SUB_TYPE" AS "stage",
           0 AS "is_duplicate"
         FROM "nps_verbatims" AS "s"
-      ) AS t
+      ) AS "t"
       WHERE
         (
           (
@@ -139,6 +139,6 @@ FROM (
           AND NOT "t"."user_id" IS NULL
         )
         AND "t"."is_duplicate" = 0
-    ) AS r
+    ) AS "r"
   ) AS e
-) AS c;
+) AS "c";

@@ -3,13 +3,13 @@ WITH facts AS (
   SELECT
     NULL AS "response_id",
     "u"."user_id",
-    NULL AS "responded_at",
+    CAST(NULL AS TIMESTAMP) AS "responded_at",
     "u"."activated_at",
     NULL AS "journey_step",
-    NULL AS "score",
-    NULL AS "valid_score",
-    NULL AS "label",
-    NULL AS "sentiment_class",
+    CAST(NULL AS DOUBLE PRECISION) AS "score",
+    CAST(NULL AS DOUBLE PRECISION) AS "valid_score",
+    CAST(NULL AS VARCHAR2(4000)) AS "label",
+    CAST(NULL AS VARCHAR2(4000)) AS "sentiment_class",
     1 AS "is_user_row",
     0 AS "is_eligible",
     0 AS "is_scored",
@@ -33,12 +33,12 @@ WITH facts AS (
           ROW_NUMBER() OVER (ORDER BY CAST("s"."CUSTOMER_RESPONSE_DATE" AS TIMESTAMP)) AS "user_id",
           CAST("s"."CUSTOMER_RESPONSE_DATE" AS TIMESTAMP) AS "responded_at",
           CAST("s"."NPS_SCORE" AS DOUBLE PRECISION) AS "score",
-          NULLIF(LOWER(TRIM(CAST("s"."NPS_RATING" AS CLOB))), '') AS "label",
+          NULLIF(LOWER(TRIM(CAST("s"."NPS_RATING" AS VARCHAR2(4000)))), '') AS "label",
           "s"."SURVEY_SUB_TYPE" AS "journey_step",
           "s"."SURVEY_SUB_TYPE" AS "stage",
           0 AS "is_duplicate"
         FROM "nps_verbatims" "s"
-      ) t
+      ) "t"
       WHERE
         (
           (
@@ -48,10 +48,10 @@ WITH facts AS (
           AND NOT "t"."user_id" IS NULL
         )
         AND "t"."is_duplicate" = 0
-    ) r
+    ) "r"
     GROUP BY
       "r"."user_id"
-  ) u
+  ) "u"
   UNION ALL
   SELECT
     "c"."response_id",
@@ -67,7 +67,7 @@ WITH facts AS (
     "c"."label",
     "c"."sentiment_class",
     0 AS "is_user_row",
-    CASE WHEN TRUE THEN 1 ELSE 0 END AS "is_eligible",
+    1 AS "is_eligible",
     CASE
       WHEN NOT "c"."score" IS NULL AND "c"."score" >= 0 AND "c"."score" <= 10
       THEN 1
@@ -83,13 +83,13 @@ WITH facts AS (
       ELSE 0
     END AS "is_invalid_score",
     CASE WHEN NOT "c"."sentiment_class" IS NULL THEN 1 ELSE 0 END AS "is_classified",
-    CASE WHEN FALSE THEN 1 ELSE 0 END AS "is_unmapped_label",
+    0 AS "is_unmapped_label",
     CASE WHEN "c"."sentiment_class" = 'positive' THEN 1 ELSE 0 END AS "is_positive",
     CASE WHEN "c"."sentiment_class" = 'neutral' THEN 1 ELSE 0 END AS "is_neutral",
     CASE WHEN "c"."sentiment_class" = 'negative' THEN 1 ELSE 0 END AS "is_negative"
   FROM (
     SELECT
-      *,
+      e.*,
       CASE
         WHEN (
           NOT "score" IS NULL AND "score" >= 0 AND "score" <= 10
@@ -121,12 +121,12 @@ WITH facts AS (
             ROW_NUMBER() OVER (ORDER BY CAST("s"."CUSTOMER_RESPONSE_DATE" AS TIMESTAMP)) AS "user_id",
             CAST("s"."CUSTOMER_RESPONSE_DATE" AS TIMESTAMP) AS "responded_at",
             CAST("s"."NPS_SCORE" AS DOUBLE PRECISION) AS "score",
-            NULLIF(LOWER(TRIM(CAST("s"."NPS_RATING" AS CLOB))), '') AS "label",
+            NULLIF(LOWER(TRIM(CAST("s"."NPS_RATING" AS VARCHAR2(4000)))), '') AS "label",
             "s"."SURVEY_SUB_TYPE" AS "journey_step",
             "s"."SURVEY_SUB_TYPE" AS "stage",
             0 AS "is_duplicate"
           FROM "nps_verbatims" "s"
-        ) t
+        ) "t"
         WHERE
           (
             (
@@ -136,9 +136,9 @@ WITH facts AS (
             AND NOT "t"."user_id" IS NULL
           )
           AND "t"."is_duplicate" = 0
-      ) r
+      ) "r"
     ) e
-  ) c
+  ) "c"
 )
 SELECT
   "o"."activated_users",
@@ -191,6 +191,6 @@ FROM (
       SELECT
         "f".*
       FROM facts "f"
-    ) g
-  ) t
-) o;
+    ) "g"
+  ) "t"
+) "o";
