@@ -135,19 +135,38 @@ def _response_base(spec: Spec, responses: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _label_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Return a code per row and the normalized label per code ("" for none or non-text).
+
+    Labels repeat a lot, so each distinct value is normalized once; code -1 (a missing value)
+    picks the trailing "".
+    """
+    codes, uniques = pd.factorize(values)
+    texts = [normalize_label(v) if isinstance(v, str) else "" for v in uniques]
+    return codes, [*texts, ""]
+
+
 def _duplicates(frame: pd.DataFrame, response_id: str | None, attrs: list[str]) -> pd.Series:
     """True for every row after the first with the same non-NULL response id."""
+    flags = np.zeros(len(frame), dtype=bool)
     if response_id is None:
-        return pd.Series(False, index=frame.index)
-    label = frame["__label"].map(
-        lambda v: normalize_label(v) or None if isinstance(v, str) else None
-    )
-    order = frame.assign(__label_key=label)
-    ranked = order.sort_values(
-        ["__rid", RESPONDED, "__score", "__label_key", *attrs], na_position="last", kind="mergesort"
-    )
-    dup = ranked["__rid"].notna() & ranked.duplicated(subset=["__rid"], keep="first")
-    return dup.reindex(frame.index)
+        return pd.Series(flags, index=frame.index)
+    rid = frame["__rid"]
+    # Only rows whose id repeats can be duplicates: rank just those (a stable sort keeps
+    # their relative order, so the first per id is the same as when ranking every row).
+    positions = np.flatnonzero((rid.notna() & rid.duplicated(keep=False)).to_numpy())
+    if len(positions):
+        subset = frame.iloc[positions].reset_index(drop=True)
+        codes, texts = _label_codes(subset["__label"])
+        keys = np.array([t or None for t in texts], dtype=object)[codes]
+        ranked = subset.assign(__label_key=keys).sort_values(
+            ["__rid", RESPONDED, "__score", "__label_key", *attrs],
+            na_position="last",
+            kind="mergesort",
+        )
+        later = ranked.duplicated(subset=["__rid"], keep="first").to_numpy()
+        flags[positions[ranked.index.to_numpy()]] = later
+    return pd.Series(flags, index=frame.index)
 
 
 def _stage_rows(spec: Spec, responses: pd.DataFrame) -> pd.DataFrame:
@@ -195,17 +214,13 @@ def classify(spec: Spec, rows: pd.DataFrame) -> pd.DataFrame:
     if spec.uses_label:
         assert spec.sentiment.labels is not None
         mapping = spec.sentiment.labels.mapping()
-        text = [normalize_label(v) if isinstance(v, str) else "" for v in rows["__label"]]
-        has_label = pd.Series([bool(t) for t in text], index=rows.index, dtype=bool)
-        mapped = [mapping.get(t) if t else None for t in text]
-        rows["__class"] = pd.Series(
-            [m if m in CLASSES else None for m in mapped], index=rows.index, dtype="object"
-        )
-        rows["__unmapped"] = pd.Series(
-            [bool(t) and m is None for t, m in zip(text, mapped, strict=True)],
-            index=rows.index,
-            dtype=bool,
-        )
+        codes, texts = _label_codes(rows["__label"])
+        mapped = [mapping.get(t) if t else None for t in texts]
+        classes = np.array([m if m in CLASSES else None for m in mapped], dtype=object)
+        unmapped = np.array([bool(t) and m is None for t, m in zip(texts, mapped, strict=True)])
+        has_label = pd.Series(np.array([bool(t) for t in texts])[codes], index=rows.index)
+        rows["__class"] = pd.Series(classes[codes], index=rows.index, dtype="object")
+        rows["__unmapped"] = pd.Series(unmapped[codes], index=rows.index, dtype=bool)
         decided = has_label
     if spec.uses_score_class:
         sent = spec.sentiment
@@ -227,7 +242,7 @@ def add_time_column(frame: pd.DataFrame, source: str, grain: str, zone: str, nam
         out = local.dt.floor("D")
     elif grain == "week":
         day = local.dt.floor("D")
-        out = day - pd.to_timedelta(day.dt.weekday, unit="D")
+        out = day - pd.to_timedelta(day.dt.day_of_week, unit="D")
     elif grain == "month":
         out = local.dt.to_period("M").dt.to_timestamp()
     else:
@@ -251,15 +266,29 @@ def _stats(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     for cls in CLASSES:
         flags[f"{cls}_responses"] = (rows["__class"] == cls).astype(int)
     for key in keys:
-        flags[key] = rows[key].astype("object")
+        flags[key] = rows[key]
     flags[USER_KEY] = rows[USER_KEY]
+    by = keys or ["__all"]
     if not keys:
         flags["__all"] = 0
-        keys = ["__all"]
-    grouped = flags.groupby(keys, dropna=False, sort=False)
+    grouped = flags.groupby(by, dropna=False, sort=False)
     out = grouped.sum(numeric_only=True)
     out["responding_users"] = grouped[USER_KEY].nunique()
-    return out.reset_index().drop(columns=["__all"], errors="ignore")
+    out = out.reset_index().drop(columns=["__all"], errors="ignore")
+    return _as_object_keys(out, keys)
+
+
+def _as_object_keys(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Give the group columns the types grouping by their values as objects would infer.
+
+    Grouping by the columns' own types is much faster than converting every row to an object
+    first; the conversion then runs once per group, with the same result.
+    """
+    if not keys:
+        return frame
+    labels = frame[keys].astype("object").groupby(keys, dropna=False, sort=False).size()
+    assert len(labels) == len(frame), "bug: group keys collide once converted to objects"
+    return pd.concat([labels.reset_index()[keys], frame.drop(columns=keys)], axis=1)
 
 
 def aggregate(spec: Spec, src: SourceFrames, grouping: Grouping = Grouping()) -> pd.DataFrame:
@@ -284,8 +313,10 @@ def aggregate(spec: Spec, src: SourceFrames, grouping: Grouping = Grouping()) ->
             add_time_column(users, ACTIVATED, grouping.grain, spec.report_zone, keys[-1])
     levels = list(grouping.segments) + ([grouping.time_dim] if grouping.time_dim else [])
     user_keys = [k for k, lvl in zip(keys, levels, strict=True) if lvl in user_level]
-    stats = _stats(rows, keys)
-    activated = _count_users(users, user_keys)
+    # Group keys as objects on both sides: an all-NULL key column would otherwise come back
+    # as float64 and refuse to merge with a text column.
+    stats = _keys_as_object(_stats(rows, keys), keys)
+    activated = _keys_as_object(_count_users(users, user_keys), user_keys)
     if len(user_keys) == len(keys):
         out = activated.merge(stats, on=keys, how="left") if keys else activated.join(stats)
         if not keys and stats.empty:
@@ -297,6 +328,10 @@ def aggregate(spec: Spec, src: SourceFrames, grouping: Grouping = Grouping()) ->
             else stats.assign(activated_users=int(activated["activated_users"].iloc[0]))
         )
     return finish(out, keys)
+
+
+def _keys_as_object(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return frame.assign(**{k: frame[k].astype("object") for k in keys if k in frame})
 
 
 def _count_users(users: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

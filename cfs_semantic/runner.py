@@ -12,6 +12,7 @@ import pandas as pd
 
 from cfs_semantic.compare import Difference, compare
 from cfs_semantic.contract import COUNTERS, TIME_DIMENSIONS
+from cfs_semantic.dialects import render
 from cfs_semantic.errors import DataError, UsageError
 from cfs_semantic.loader import load_spec, suggest
 from cfs_semantic.reconcile import Reconciliation, reference_buckets
@@ -76,7 +77,7 @@ class LocalRun:
     def sql(self, grouping: Grouping = Grouping()) -> pd.DataFrame:
         """Run the generated aggregate query on DuckDB."""
         self.frames()  # checks every mapped column exists, with suggestions
-        query = aggregate_query(self.spec, grouping).sql("duckdb")
+        query = render(aggregate_query(self.spec, grouping), "duckdb")
         started = time.perf_counter()
         try:
             result = self.con.execute(query).df()
@@ -95,7 +96,7 @@ class LocalRun:
 
     def reconcile(self) -> Reconciliation:
         """Count where every input response went, with SQL on DuckDB."""
-        rows = self.con.execute(reconcile_query(self.spec).sql("duckdb")).fetchall()
+        rows = self.con.execute(render(reconcile_query(self.spec), "duckdb")).fetchall()
         buckets = {name: 0 for name in BUCKETS}
         buckets.update({str(name): int(count) for name, count in rows})
         overall = self.sql().iloc[0]

@@ -214,12 +214,6 @@ def test_random_data_gives_the_reference_on_every_engine(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    raises=ValueError,
-    strict=True,
-    reason="reference.aggregate merges the activated users' str group key with the responding "
-    "users' all-NULL float64 key (pandas: 'You are trying to merge on str and float64 columns')",
-)
 def test_reference_groups_when_only_null_segment_users_respond() -> None:
     """Only the user with a NULL persona responds: both personas still get their counts."""
     spec = _spec(Config(Grouping(("persona",))))

@@ -11,7 +11,7 @@ from sqlglot import exp
 from cfs_semantic.contract import CLASSES, COUNTERS, OUTPUT_COLUMNS, time_column
 from cfs_semantic.reference import Grouping
 from cfs_semantic.spec import Spec
-from cfs_semantic.sql.common import col, from_utc
+from cfs_semantic.sql.common import alias, col, from_utc
 from cfs_semantic.sql.facts import ACT, RESP, USER, facts
 
 FACTS = "facts"
@@ -28,20 +28,18 @@ _COUNTER_FLAG = {
 }
 
 
-def _alias(expr: exp.Expression, name: str) -> exp.Alias:
-    return exp.alias_(expr, name, quoted=True)
-
-
-def time_bucket(spec: Spec, column: exp.Expression, grain: str) -> exp.Expression:
+def time_bucket(spec: Spec, column: exp.Expr, grain: str) -> exp.Expr:
     """Truncate a naive UTC timestamp to ``grain`` in the reporting time zone."""
     local = from_utc(column, spec.report_zone)
     return exp.TimestampTrunc(this=local, unit=exp.var(grain.upper()))
 
 
-def _dimension_exprs(spec: Spec, grouping: Grouping) -> list[tuple[str, exp.Expression, bool]]:
+def _dimension_exprs(spec: Spec, grouping: Grouping) -> list[tuple[str, exp.Expr, bool]]:
     """Return (output name, expression over facts, is user-level) for each group column."""
     user_attrs = set(spec.user_attributes())
-    dims = [(s, col(s, "f"), s in user_attrs) for s in grouping.segments]
+    dims: list[tuple[str, exp.Expr, bool]] = [
+        (s, col(s, "f"), s in user_attrs) for s in grouping.segments
+    ]
     if grouping.time_dim and grouping.grain:
         source = ACT if grouping.time_dim == "activated" else RESP
         bucket = time_bucket(spec, col(source, "f"), grouping.grain)
@@ -55,11 +53,11 @@ def _dimension_exprs(spec: Spec, grouping: Grouping) -> list[tuple[str, exp.Expr
     return dims
 
 
-def _sum(name: str, table: str = "g") -> exp.Expression:
+def _sum(name: str, table: str = "g") -> exp.Expr:
     return exp.Coalesce(this=exp.Sum(this=col(name, table)), expressions=[exp.Literal.number(0)])
 
 
-def _ratio(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expression:
+def _ratio(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
     """``CAST(numerator AS DOUBLE) / NULLIF(denominator, 0)``: decimal, guarded."""
     return exp.Div(
         this=exp.cast(numerator, "DOUBLE"),
@@ -67,7 +65,7 @@ def _ratio(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expres
     )
 
 
-def _counter_selects(table: str) -> list[exp.Expression]:
+def _counter_selects(table: str) -> list[exp.Expr]:
     responding = exp.Count(
         this=exp.Distinct(
             expressions=[
@@ -78,33 +76,33 @@ def _counter_selects(table: str) -> list[exp.Expression]:
             ]
         )
     )
-    out: list[exp.Expression] = [
-        _alias(_sum("is_user_row", table), "activated_users"),
-        _alias(responding, "responding_users"),
+    out: list[exp.Expr] = [
+        alias(_sum("is_user_row", table), "activated_users"),
+        alias(responding, "responding_users"),
     ]
-    out += [_alias(_sum(flag_name, table), name) for name, flag_name in _COUNTER_FLAG.items()]
-    out.append(_alias(_sum("valid_score", table), "score_sum"))
+    out += [alias(_sum(flag_name, table), name) for name, flag_name in _COUNTER_FLAG.items()]
+    out.append(alias(_sum("valid_score", table), "score_sum"))
     return out
 
 
-def _ratios(table: str) -> list[exp.Expression]:
+def _ratios(table: str) -> list[exp.Expr]:
     def c(name: str) -> exp.Column:
         return col(name, table)
 
     shares = {cls: _ratio(c(f"{cls}_responses"), c("classified_responses")) for cls in CLASSES}
-    out = [_alias(_ratio(c("score_sum"), c("scored_responses")), "score")]
-    out += [_alias(shares[cls], f"{cls}_share") for cls in CLASSES]
+    out: list[exp.Expr] = [alias(_ratio(c("score_sum"), c("scored_responses")), "score")]
+    out += [alias(shares[cls], f"{cls}_share") for cls in CLASSES]
     out.append(
-        _alias(
+        alias(
             exp.Sub(this=shares["positive"].copy(), expression=shares["negative"].copy()),
             "net_sentiment",
         )
     )
-    out.append(_alias(_ratio(c("responding_users"), c("activated_users")), "response_rate"))
+    out.append(alias(_ratio(c("responding_users"), c("activated_users")), "response_rate"))
     return out
 
 
-def _null_safe_eq(left: exp.Expression, right: exp.Expression) -> exp.Expression:
+def _null_safe_eq(left: exp.Expr, right: exp.Expr) -> exp.Expr:
     """``left = right OR (left IS NULL AND right IS NULL)``: portable NULL-as-a-group join."""
     return exp.or_(
         exp.EQ(this=left, expression=right),
@@ -127,7 +125,7 @@ def aggregate_query(spec: Spec, grouping: Grouping = Grouping()) -> exp.Query:
     names = [n for n, _, _ in dims]
     star = exp.Column(this=exp.Star(), table=exp.to_identifier("f", quoted=True))
     # Segments are columns of facts already; only computed time buckets get a new column.
-    computed = [_alias(e, n) for n, e, _ in dims if not isinstance(e, exp.Column)]
+    computed = [alias(e, n) for n, e, _ in dims if not isinstance(e, exp.Column)]
     base = exp.select(*computed, star).from_(exp.to_table(FACTS, quoted=True).as_("f", quoted=True))
     user_only = all(is_user for _, _, is_user in dims)
     grouped = exp.select(*[col(n, "g") for n in names], *_counter_selects("g")).from_(
@@ -144,13 +142,13 @@ def aggregate_query(spec: Spec, grouping: Grouping = Grouping()) -> exp.Query:
         outer = outer.select(*[col(c, "t") for c in ("activated_users",)])
     else:
         users = _activated_by(base, [n for n, _, is_user in dims if is_user])
-        condition: exp.Expression = exp.true()
+        condition: exp.Expr = exp.true()
         user_names = [n for n, _, is_user in dims if is_user]
         if user_names:
             condition = exp.and_(*[_null_safe_eq(col(n, "t"), col(n, "a")) for n in user_names])
         outer = outer.join(users.subquery("a"), on=condition, join_type="left")
         outer = outer.select(
-            _alias(
+            alias(
                 exp.Coalesce(this=col("activated_users", "a"), expressions=[exp.Literal.number(0)]),
                 "activated_users",
             )
@@ -169,7 +167,7 @@ def aggregate_query(spec: Spec, grouping: Grouping = Grouping()) -> exp.Query:
 
 def _activated_by(base: exp.Select, user_names: list[str]) -> exp.Select:
     select = exp.select(*[col(n, "b") for n in user_names]).select(
-        _alias(_sum("is_user_row", "b"), "activated_users")
+        alias(_sum("is_user_row", "b"), "activated_users")
     )
     select = select.from_(base.copy().subquery("b"))
     select = select.where(exp.EQ(this=col("is_user_row", "b"), expression=exp.Literal.number(1)))

@@ -28,17 +28,22 @@ def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
+def alias(expr: exp.Expr, name: str) -> exp.Expr:
+    """Return ``expr AS "name"`` with the name quoted."""
+    return exp.alias_(expr, name, quoted=True)
+
+
 def lit(value: str) -> exp.Literal:
     """Return a string literal; sqlglot escapes quotes for each dialect."""
     return exp.Literal.string(value)
 
 
-def flag(condition: exp.Expression) -> exp.Case:
+def flag(condition: exp.Expr) -> exp.Case:
     """Return ``CASE WHEN condition THEN 1 ELSE 0 END``."""
     return exp.Case().when(condition, exp.Literal.number(1)).else_(exp.Literal.number(0))
 
 
-def null_safe_in(expr: exp.Expression, values: list[str]) -> exp.Expression:
+def null_safe_in(expr: exp.Expr, values: list[str]) -> exp.Expr:
     """Return ``expr IN (values)``, or FALSE for an empty list."""
     if not values:
         return exp.false()
@@ -50,7 +55,7 @@ def is_query(source: SourceRef) -> bool:
     return source.query is not None
 
 
-def parse_source(ref: SourceRef, dialect: str) -> exp.Expression:
+def parse_source(ref: SourceRef, dialect: str) -> exp.Expr:
     """Return a spec source as a table or a parenthesized query, ready to alias.
 
     A table name may be qualified (``schema.table``); each part is quoted as an identifier.
@@ -94,14 +99,14 @@ def parse_source(ref: SourceRef, dialect: str) -> exp.Expression:
     return statements[0].subquery()
 
 
-def to_utc(expr: exp.Expression, zone: str) -> exp.Expression:
+def to_utc(expr: exp.Expr, zone: str) -> exp.Expr:
     """Read a naive timestamp in ``zone`` and return it as naive UTC."""
     if zone == "UTC":
         return expr
     return exp.ConvertTimezone(source_tz=lit(zone), target_tz=lit("UTC"), timestamp=expr)
 
 
-def from_utc(expr: exp.Expression, zone: str) -> exp.Expression:
+def from_utc(expr: exp.Expr, zone: str) -> exp.Expr:
     """Turn a naive UTC timestamp into naive local time of ``zone``."""
     if zone == "UTC":
         return expr

@@ -14,6 +14,7 @@ from sqlglot import exp
 from cfs_semantic.spec import ActivationMode, Dedupe, Spec, normalize_label
 from cfs_semantic.sql.common import (
     FACT_FLAGS,
+    alias,
     col,
     flag,
     lit,
@@ -35,11 +36,7 @@ _NULL_TYPES = {
 }
 
 
-def _alias(expr: exp.Expression, name: str) -> exp.Alias:
-    return exp.alias_(expr, name, quoted=True)
-
-
-def _ts(spec: Spec, table: str, column: str) -> exp.Expression:
+def _ts(spec: Spec, table: str, column: str) -> exp.Expr:
     return to_utc(exp.cast(col(column, table), "TIMESTAMP"), spec.timezone)
 
 
@@ -51,11 +48,11 @@ def _activation_rows(spec: Spec) -> exp.Select:
     time_col = act.activated_at if act.mode is ActivationMode.TABLE else act.occurred_at
     assert time_col is not None
     select = exp.select(
-        _alias(col(act.user_id, "a"), USER), _alias(_ts(spec, "a", time_col), ACT)
+        alias(col(act.user_id, "a"), USER), alias(_ts(spec, "a", time_col), ACT)
     ).from_(src)
     if act.mode is ActivationMode.TABLE:
         for name, column in spec.user_attributes().items():
-            select = select.select(_alias(col(column, "a"), name))
+            select = select.select(alias(col(column, "a"), name))
     for criterion in act.where:
         values = [lit(v) for v in criterion.values]
         select = select.where(
@@ -71,7 +68,7 @@ def first_activation(spec: Spec) -> exp.Select:
     if act.mode is ActivationMode.RESPONSE_STAGE:
         rows = stage_responses(spec)
         return (
-            exp.select(col(USER, "r"), _alias(exp.Min(this=col(RESP, "r")), ACT))
+            exp.select(col(USER, "r"), alias(exp.Min(this=col(RESP, "r")), ACT))
             .from_(rows.subquery("r", copy=False))
             .group_by(col(USER, "r"))
         )
@@ -82,7 +79,7 @@ def first_activation(spec: Spec) -> exp.Select:
     )
     if act.mode is ActivationMode.FIRST_EVENT:
         first = (
-            exp.select(col(USER, "e"), _alias(exp.Min(this=col(ACT, "e")), ACT))
+            exp.select(col(USER, "e"), alias(exp.Min(this=col(ACT, "e")), ACT))
             .from_(rows.subquery("e", copy=False))
             .group_by(col(USER, "e"))
         )
@@ -97,18 +94,18 @@ def first_activation(spec: Spec) -> exp.Select:
             on=exp.EQ(this=col(USER, "f"), expression=col(USER, "p")),
             join_type="left",
         )
-    order = [col(ACT)] + [col(a) for a in attrs]
+    order: list[exp.Expr] = [col(ACT), *[col(a) for a in attrs]]
     return _keep_first(rows, [USER, ACT, *attrs], order)
 
 
-def _keep_first(rows: exp.Select, names: list[str], order: list[exp.Expression]) -> exp.Select:
+def _keep_first(rows: exp.Select, names: list[str], order: list[exp.Expr]) -> exp.Select:
     """Keep the first row per user by ``order`` ascending, NULLs last."""
     window = exp.Window(
         this=exp.RowNumber(),
         partition_by=[col(USER)],
         order=exp.Order(expressions=[exp.Ordered(this=o, nulls_first=False) for o in order]),
     )
-    ranked = exp.select(*[col(n) for n in names], _alias(window, "rn")).from_(
+    ranked = exp.select(*[col(n) for n in names], alias(window, "rn")).from_(
         rows.subquery("x", copy=False)
     )
     return (
@@ -122,9 +119,9 @@ def _ranked_users(spec: Spec) -> exp.Select:
     users = spec.activation.users
     assert users is not None
     src = parse_source(users.source, spec.source_dialect).as_("u", quoted=True)
-    select = exp.select(_alias(col(users.user_id, "u"), USER)).from_(src)
+    select = exp.select(alias(col(users.user_id, "u"), USER)).from_(src)
     for name, column in users.attributes.items():
-        select = select.select(_alias(col(column, "u"), name))
+        select = select.select(alias(col(column, "u"), name))
     select = select.where(exp.Not(this=exp.Is(this=col(users.user_id, "u"), expression=exp.Null())))
     attrs = list(users.attributes)
     return _keep_first(select, [USER, *attrs], [col(a) for a in attrs])
@@ -135,7 +132,7 @@ def response_rows(spec: Spec) -> exp.Select:
     cols = spec.responses
     src = parse_source(cols.source, spec.source_dialect).as_("s", quoted=True)
     if cols.user_id:
-        user: exp.Expression = col(cols.user_id, "s")
+        user: exp.Expr = col(cols.user_id, "s")
     else:
         user = exp.Window(
             this=exp.RowNumber(),
@@ -154,22 +151,20 @@ def response_rows(spec: Spec) -> exp.Select:
         else exp.Null()
     )
     select = exp.select(
-        _alias(rid, RID),
-        _alias(user, USER),
-        _alias(_ts(spec, "s", cols.responded_at), RESP),
-        _alias(score, "score"),
-        _alias(label, "label"),
+        alias(rid, RID),
+        alias(user, USER),
+        alias(_ts(spec, "s", cols.responded_at), RESP),
+        alias(score, "score"),
+        alias(label, "label"),
     ).from_(src)
     for name, column in cols.attributes.items():
-        select = select.select(_alias(col(column, "s"), name))
+        select = select.select(alias(col(column, "s"), name))
     if cols.stage:
-        select = select.select(_alias(col(cols.stage, "s"), "stage"))
-    return select.select(_alias(_duplicate_flag(spec, rid, score, label), "is_duplicate"))
+        select = select.select(alias(col(cols.stage, "s"), "stage"))
+    return select.select(alias(_duplicate_flag(spec, rid, score, label), "is_duplicate"))
 
 
-def _duplicate_flag(
-    spec: Spec, rid: exp.Expression, score: exp.Expression, label: exp.Expression
-) -> exp.Expression:
+def _duplicate_flag(spec: Spec, rid: exp.Expr, score: exp.Expr, label: exp.Expr) -> exp.Expr:
     """1 for every row after the first with the same (non-NULL) response id, else 0.
 
     The first is the earliest response, then the lowest score, label and attributes.
@@ -191,7 +186,7 @@ def _duplicate_flag(
     return flag(duplicate)
 
 
-def _not_duplicate(table: str) -> exp.Expression:
+def _not_duplicate(table: str) -> exp.Expr:
     return exp.EQ(this=col("is_duplicate", table), expression=exp.Literal.number(0))
 
 
@@ -241,7 +236,7 @@ def eligible(spec: Spec) -> exp.Select:
 
 def _anonymous_stage_rows(spec: Spec) -> exp.Select:
     names = [RID, USER, RESP, "score", "label", *spec.responses.attributes]
-    return exp.select(*[col(n, "r") for n in names], _alias(col(RESP, "r"), ACT)).from_(
+    return exp.select(*[col(n, "r") for n in names], alias(col(RESP, "r"), ACT)).from_(
         stage_responses(spec).subquery("r")
     )
 
@@ -260,7 +255,7 @@ def _dedupe(spec: Spec, select: exp.Select) -> exp.Select:
     )
     window = exp.Window(this=exp.RowNumber(), partition_by=[col(USER)], order=order)
     all_names = [*names, ACT, *spec.user_attributes()]
-    ranked = exp.select(*[col(n) for n in all_names], _alias(window, "rn")).from_(
+    ranked = exp.select(*[col(n) for n in all_names], alias(window, "rn")).from_(
         select.subquery("d")
     )
     return (
@@ -270,7 +265,7 @@ def _dedupe(spec: Spec, select: exp.Select) -> exp.Select:
     )
 
 
-def _class_case(spec: Spec) -> exp.Expression:
+def _class_case(spec: Spec) -> exp.Expr:
     """The sentiment class of an eligible row, per the spec's source and mapping."""
     case = exp.Case()
     label = col("label")
@@ -300,7 +295,7 @@ def _class_case(spec: Spec) -> exp.Expression:
     return case.else_(exp.Null())
 
 
-def valid_score_condition(spec: Spec) -> exp.Expression:
+def valid_score_condition(spec: Spec) -> exp.Expr:
     """True when the row's score is present and inside the declared scale."""
     score = col("score")
     return exp.and_(
@@ -315,10 +310,10 @@ def classified(spec: Spec) -> exp.Select:
     valid = valid_score_condition(spec)
     present = exp.Not(this=exp.Is(this=col("score"), expression=exp.Null()))
     cls = col("sentiment_class", "c")
-    base = exp.select(exp.Star(), _alias(_class_case(spec), "sentiment_class")).from_(
+    base = exp.select(exp.Star(), alias(_class_case(spec), "sentiment_class")).from_(
         eligible(spec).subquery("e")
     )
-    unmapped: exp.Expression = exp.false()
+    unmapped: exp.Expr = exp.false()
     if spec.uses_label:
         assert spec.sentiment.labels is not None
         known = sorted(spec.sentiment.labels.mapping())
@@ -345,17 +340,17 @@ def classified(spec: Spec) -> exp.Select:
     select = exp.select(*[col(n, "c") for n in names])
     select = select.select(
         col("score", "c"),
-        _alias(exp.Case().when(flags["is_scored"], col("score", "c")), "valid_score"),
+        alias(exp.Case().when(flags["is_scored"], col("score", "c")), "valid_score"),
         col("label", "c"),
         col("sentiment_class", "c"),
-        _alias(exp.Literal.number(0), "is_user_row"),
+        alias(exp.Literal.number(0), "is_user_row"),
     )
     for name, condition in flags.items():
-        select = select.select(_alias(flag(condition), name))
+        select = select.select(alias(flag(condition), name))
     return select.from_(base.subquery("c"))
 
 
-def _requalify(node: exp.Expression, table: str) -> exp.Expression:
+def _requalify(node: exp.Expr, table: str) -> exp.Expr:
     if isinstance(node, exp.Column) and not node.table:
         return col(node.name, table)
     return node
@@ -371,16 +366,16 @@ def facts(spec: Spec) -> exp.Query:
         *[
             col(n, "u")
             if n in user_cols
-            else _alias(exp.Literal.number(1 if n == "is_user_row" else 0), n)
+            else alias(exp.Literal.number(1 if n == "is_user_row" else 0), n)
             if n == "is_user_row" or n in FACT_FLAGS
-            else _alias(_typed_null(n), n)
+            else alias(_typed_null(n), n)
             for n in out_names
         ]
     ).from_(users)
     return exp.union(user_select, resp, distinct=False)
 
 
-def _typed_null(name: str) -> exp.Expression:
+def _typed_null(name: str) -> exp.Expr:
     """NULL cast to the type the response rows have in column ``name``, when it is known."""
     # DataFusion types a UNION column from its first branch; SUM over an untyped NULL fails.
     kind = _NULL_TYPES.get(name)

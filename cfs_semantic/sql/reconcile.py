@@ -24,7 +24,7 @@ BUCKETS: tuple[str, ...] = (
 )
 
 
-def _is_null(expr: exp.Expression) -> exp.Expression:
+def _is_null(expr: exp.Expr) -> exp.Expr:
     return exp.Is(this=expr, expression=exp.Null())
 
 
