@@ -14,14 +14,15 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import pandas as pd
 
-from cfs_semantic.compare import present
 from cfs_semantic.errors import CfsError, UsageError
 from cfs_semantic.spec import SUPPORTED_DIALECTS
+
+if TYPE_CHECKING:  # pandas loads lazily: generate and check never need it
+    import pandas as pd
 
 logger = logging.getLogger("cfs_semantic")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 def _emit(frame: pd.DataFrame, keys: list[str], fmt: str, decimals: int, title: str) -> None:
+    from cfs_semantic.compare import present
+
     shown = present(frame, keys, decimals)
     if fmt == "json":
         click.echo(json.dumps(shown.to_dict("records"), indent=2, ensure_ascii=False))
@@ -346,7 +349,7 @@ def demo(decimals: int) -> None:
     _emit(run.sql(), [], "table", decimals, "-- overall (DuckDB)")
     click.echo("")
     segment = run.spec.segments[0]
-    from cfs_semantic.reference import Grouping
+    from cfs_semantic.contract import Grouping
 
     _emit(run.sql(Grouping((segment,))), [segment], "table", decimals, f"-- by {segment} (DuckDB)")
     click.echo("")

@@ -6,6 +6,8 @@ column by column.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 COUNTERS: tuple[str, ...] = (
     "activated_users",
     "responding_users",
@@ -69,3 +71,19 @@ TIME_DIMENSIONS: dict[str, str] = {
 def time_column(time_dim: str, grain: str) -> str:
     """Return the output column name of a time dimension at a grain, e.g. ``responded_month``."""
     return f"{time_dim}_{grain}"
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """What to group by: segment names plus an optional time dimension at a grain."""
+
+    segments: tuple[str, ...] = ()
+    time_dim: str | None = None
+    grain: str | None = None
+
+    def columns(self) -> list[str]:
+        """Return the output names of the group columns, in order."""
+        cols = list(self.segments)
+        if self.time_dim and self.grain:
+            cols.append(time_column(self.time_dim, self.grain))
+        return cols

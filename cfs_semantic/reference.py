@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cfs_semantic.contract import CLASSES, COUNTERS, OUTPUT_COLUMNS, time_column
+from cfs_semantic.contract import CLASSES, COUNTERS, OUTPUT_COLUMNS, Grouping
+
+__all__ = ["Grouping", "SourceFrames", "aggregate"]
 from cfs_semantic.errors import DataError
 from cfs_semantic.spec import ActivationMode, Dedupe, Spec, normalize_label
 
@@ -22,22 +24,6 @@ logger = logging.getLogger(__name__)
 USER_KEY = "__user"
 ACTIVATED = "__activated_at"
 RESPONDED = "__responded_at"
-
-
-@dataclass(frozen=True)
-class Grouping:
-    """What to group by: segment names plus an optional time dimension at a grain."""
-
-    segments: tuple[str, ...] = ()
-    time_dim: str | None = None
-    grain: str | None = None
-
-    def columns(self) -> list[str]:
-        """Return the output names of the group columns, in order."""
-        cols = list(self.segments)
-        if self.time_dim and self.grain:
-            cols.append(time_column(self.time_dim, self.grain))
-        return cols
 
 
 @dataclass

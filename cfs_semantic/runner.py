@@ -11,12 +11,12 @@ import duckdb
 import pandas as pd
 
 from cfs_semantic.compare import Difference, compare
-from cfs_semantic.contract import COUNTERS, TIME_DIMENSIONS
+from cfs_semantic.contract import COUNTERS, TIME_DIMENSIONS, Grouping
 from cfs_semantic.dialects import render
 from cfs_semantic.errors import DataError, UsageError
 from cfs_semantic.loader import load_spec, suggest
 from cfs_semantic.reconcile import Reconciliation, reference_buckets
-from cfs_semantic.reference import Grouping, SourceFrames, aggregate
+from cfs_semantic.reference import SourceFrames, aggregate
 from cfs_semantic.sources import register_tables, source_frames
 from cfs_semantic.spec import Grain, Spec
 from cfs_semantic.sql.aggregate import aggregate_query

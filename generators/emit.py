@@ -50,9 +50,10 @@ def artifacts(spec: Spec, spec_path: str) -> dict[str, str]:
     model = cube_model(spec)
     files[f"model/cubes/{spec.name}.yml"] = header(spec_path) + dump_yaml({"cubes": model["cubes"]})
     files[f"model/views/{spec.name}.yml"] = header(spec_path) + dump_yaml({"views": model["views"]})
+    view_tree, query_tree = facts_view(spec, facts_table(spec)), aggregate_query(spec)
     for dialect in spec.dialects:
-        view = render(facts_view(spec, facts_table(spec)), dialect)
-        query = render(aggregate_query(spec), dialect)
+        view = render(view_tree, dialect)  # render works on a copy of the tree
+        query = render(query_tree, dialect)
         files[f"sql/{dialect}/{facts_table(spec)}.sql"] = header(spec_path, "--") + view + ";\n"
         files[f"sql/{dialect}/{spec.name}_overall.sql"] = header(spec_path, "--") + query + ";\n"
     files.update(runtime_artifacts(spec, spec_path))  # Cube runtime mode (+ cube.py for tenants)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from cfs_semantic.contract import CLASSES, COUNTERS, OUTPUT_COLUMNS, time_column
-from cfs_semantic.reference import Grouping
+from cfs_semantic.contract import CLASSES, COUNTERS, OUTPUT_COLUMNS, Grouping, time_column
 from cfs_semantic.spec import Spec
 from cfs_semantic.sql.common import alias, col, from_utc
 from cfs_semantic.sql.facts import ACT, RESP, USER, facts

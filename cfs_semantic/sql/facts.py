@@ -127,8 +127,39 @@ def _ranked_users(spec: Spec) -> exp.Select:
     return _keep_first(select, [USER, *attrs], [col(a) for a in attrs])
 
 
-def response_rows(spec: Spec) -> exp.Select:
-    """The response columns the metric needs, renamed to their roles."""
+def response_rows(spec: Spec) -> exp.Query:
+    """The response columns the metric needs, renamed to their roles, with ``is_duplicate``.
+
+    Ranking every response by id is a sort of the whole table; only rows whose id repeats can
+    be duplicates, so those are found with a grouped count first and only they are ranked
+    (the benchmark measured a quarter less work at 10M responses, same numbers).
+    """
+    cols = spec.responses
+    ranked = _response_select(spec, rank=True)
+    if not cols.response_id or not cols.user_id:
+        # Without a user id the user key is a row number, which must come from one SELECT.
+        return ranked
+    rid = col(cols.response_id, "s")
+    source = parse_source(cols.source, spec.source_dialect)
+    repeated = (
+        exp.select(col(cols.response_id, "d"))
+        .from_(source.copy().as_("d", quoted=True))
+        .where(exp.Not(this=exp.Is(this=col(cols.response_id, "d"), expression=exp.Null())))
+        .group_by(col(cols.response_id, "d"))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+    )
+    single = _response_select(spec, rank=False).where(
+        exp.or_(
+            exp.Is(this=rid.copy(), expression=exp.Null()),
+            exp.Not(this=exp.In(this=rid.copy(), query=repeated.copy().subquery())),
+        )
+    )
+    several = ranked.where(exp.In(this=rid.copy(), query=repeated.subquery()))
+    return exp.union(single, several, distinct=False)
+
+
+def _response_select(spec: Spec, rank: bool) -> exp.Select:
+    """One SELECT of the response columns; ``rank`` computes ``is_duplicate`` (else 0)."""
     cols = spec.responses
     src = parse_source(cols.source, spec.source_dialect).as_("s", quoted=True)
     if cols.user_id:
@@ -161,7 +192,8 @@ def response_rows(spec: Spec) -> exp.Select:
         select = select.select(alias(col(column, "s"), name))
     if cols.stage:
         select = select.select(alias(col(cols.stage, "s"), "stage"))
-    return select.select(alias(_duplicate_flag(spec, rid, score, label), "is_duplicate"))
+    duplicate = _duplicate_flag(spec, rid, score, label) if rank else exp.Literal.number(0)
+    return select.select(alias(duplicate, "is_duplicate"))
 
 
 def _duplicate_flag(spec: Spec, rid: exp.Expr, score: exp.Expr, label: exp.Expr) -> exp.Expr:

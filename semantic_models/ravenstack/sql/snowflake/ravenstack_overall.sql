@@ -161,6 +161,29 @@ WITH facts AS (
           CAST("s"."satisfaction_score" AS DOUBLE) AS "score",
           NULL AS "label",
           "s"."priority" AS "priority",
+          0 AS "is_duplicate"
+        FROM "support_tickets" AS "s"
+        WHERE
+          "s"."ticket_id" IS NULL
+          OR NOT "s"."ticket_id" IN (
+            SELECT
+              "d"."ticket_id"
+            FROM "support_tickets" AS "d"
+            WHERE
+              NOT "d"."ticket_id" IS NULL
+            GROUP BY
+              "d"."ticket_id"
+            HAVING
+              COUNT(*) > 1
+          )
+        UNION ALL
+        SELECT
+          "s"."ticket_id" AS "response_id",
+          "s"."account_id" AS "user_id",
+          CAST("s"."submitted_at" AS TIMESTAMPNTZ) AS "responded_at",
+          CAST("s"."satisfaction_score" AS DOUBLE) AS "score",
+          NULL AS "label",
+          "s"."priority" AS "priority",
           CASE
             WHEN NOT "s"."ticket_id" IS NULL
             AND ROW_NUMBER() OVER (
@@ -171,6 +194,18 @@ WITH facts AS (
             ELSE 0
           END AS "is_duplicate"
         FROM "support_tickets" AS "s"
+        WHERE
+          "s"."ticket_id" IN (
+            SELECT
+              "d"."ticket_id"
+            FROM "support_tickets" AS "d"
+            WHERE
+              NOT "d"."ticket_id" IS NULL
+            GROUP BY
+              "d"."ticket_id"
+            HAVING
+              COUNT(*) > 1
+          )
       ) AS "r"
       INNER JOIN (
         SELECT
