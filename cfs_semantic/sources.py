@@ -97,7 +97,10 @@ def register_tables(
         try:
             con.execute(create.sql("duckdb"))
         except duckdb.Error as err:
-            raise DataError(f"tables.{name}: cannot read {path}: {err}") from None
+            # DuckDB's CSV errors name the line, the row and the column first, then list the
+            # sniffer's settings; the first paragraph is what a user needs.
+            detail = str(err).strip().split("\n\n")[0].replace("\n", "; ")
+            raise DataError(f"tables.{name}: cannot read {path}: {detail}") from None
         _nan_to_null(con, name)
         count = exp.select(exp.Count(this=exp.Star())).from_(
             exp.Table(this=exp.to_identifier(name, quoted=True))

@@ -201,3 +201,19 @@ def test_offsets_are_honoured_when_the_spec_zone_is_not_utc(tmp_path: Path) -> N
     )
     row = _overall(spec)
     assert (row["eligible_responses"], row["score"]) == (1, 3.0)
+
+
+def test_a_value_the_declared_type_cannot_hold_names_line_and_column(tmp_path: Path) -> None:
+    """With types: {score: float}, DuckDB's reader fails; the message keeps line and column."""
+    spec = _project(
+        tmp_path,
+        "response_id,user_id,responded_at,score,label\n"
+        "r1,u1,2024-01-02,5,\nr2,u1,2024-01-03,five,\n",
+    )
+    data = yaml.safe_load(spec.read_text())
+    data["tables"]["responses"]["types"] = {"score": "float"}
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    done = run_cli("compute", str(spec))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "responses.csv" in done.stderr and "Line: 3" in done.stderr
+    assert 'column "score"' in done.stderr and "sample_size" not in done.stderr
