@@ -137,8 +137,14 @@ def _frame(
         known = [
             r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         ]
-        hint = suggest(source.table, known) if source.table is not None else ""
-        raise DataError(f"{role}: {err}" + (f"; {hint}" if hint else "")) from None
+        hints = [suggest(source.table, known)] if source.table is not None else []
+        if source.table is not None and " " in source.table.strip():
+            hints.append(
+                "a source is read as a query only when it starts with SELECT or WITH; "
+                "anything else is a table name"
+            )
+        first_line = str(err).splitlines()[0]
+        raise DataError("; ".join([f"{role}: {first_line}", *[h for h in hints if h]])) from None
     except duckdb.Error as err:
         raise DataError(f"{role}: {err}") from None
 

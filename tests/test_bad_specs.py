@@ -134,3 +134,10 @@ def test_a_segment_listed_twice_on_the_command_line_is_a_usage_error() -> None:
     """--by plan_tier,plan_tier exits 2."""
     done = run_cli("compute", str(EXAMPLES["ravenstack"]), "--by", "plan_tier,plan_tier")
     assert done.returncode == 2 and "twice" in done.stderr
+
+
+def test_a_statement_that_is_not_a_select_is_explained(tmp_path: Path) -> None:
+    """'DELETE FROM x' is read as a table name; the message says how queries are recognised."""
+    done = run_cli("compute", str(_spec_with(tmp_path, {"responses.source": "DELETE FROM x"})))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "starts with SELECT or WITH" in done.stderr
