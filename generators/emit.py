@@ -50,7 +50,8 @@ def artifacts(spec: Spec, spec_path: str) -> dict[str, str]:
     model = cube_model(spec)
     files[f"model/cubes/{spec.name}.yml"] = header(spec_path) + dump_yaml({"cubes": model["cubes"]})
     files[f"model/views/{spec.name}.yml"] = header(spec_path) + dump_yaml({"views": model["views"]})
-    view_tree, query_tree = facts_view(spec, facts_table(spec)), aggregate_query(spec)
+    view_tree = facts_view(spec, facts_table(spec))
+    query_tree = aggregate_query(spec, facts_view_name=facts_table(spec))  # reads the view
     for dialect in spec.dialects:
         view = render(view_tree, dialect)  # render works on a copy of the tree
         query = render(query_tree, dialect)

@@ -91,3 +91,19 @@ def test_an_interrupted_write_leaves_the_previous_files_intact(
     for name, content in (("a.sql", "select 10;\n"), ("b.sql", "select 2;\n")):
         assert (tmp_path / name).read_text() in (content, old[name])
     assert (tmp_path / "b.sql").read_text() == "select 2;\n"
+
+
+def test_emitted_view_and_overall_query_run_as_deployed() -> None:
+    """The committed DuckDB files: create the view, run the overall query over it, get the
+    reference numbers (the overall query reads the view, so the rule lives in one place)."""
+    from cfs_semantic.compare import compare
+    from cfs_semantic.runner import LocalRun
+
+    run = LocalRun.open(REPO / "examples/ravenstack/spec.yaml")
+    sql_dir = REPO / "semantic_models/ravenstack/sql/duckdb"
+    overall = (sql_dir / "ravenstack_overall.sql").read_text()
+    assert "WITH" not in overall.split("SELECT", 1)[0], "the overall query reads the view"
+    run.con.execute((sql_dir / "ravenstack_feedback_facts.sql").read_text())
+    result = run.con.execute(overall).df()
+    diffs = compare(run.reference(), result, [])
+    assert not diffs, "\n".join(d.render() for d in diffs)

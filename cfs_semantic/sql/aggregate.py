@@ -112,20 +112,26 @@ def _null_safe_eq(left: exp.Expr, right: exp.Expr) -> exp.Expr:
     )
 
 
-def aggregate_query(spec: Spec, grouping: Grouping = Grouping()) -> exp.Query:
+def aggregate_query(
+    spec: Spec, grouping: Grouping = Grouping(), facts_view_name: str | None = None
+) -> exp.Query:
     """Build the aggregate query for ``grouping`` as one SELECT over the facts relation.
 
     Groups by user-level columns only (user attributes, activation time) start from the
     activated users, so a segment without feedback still appears. Groups with a response-level
     column are the groups that have eligible responses; their ``activated_users`` counts the
     activated users of the user-level part of the group.
+
+    With ``facts_view_name`` the query reads that deployed view; otherwise it carries the
+    facts relation as a CTE and runs on the source tables alone.
     """
     dims = _dimension_exprs(spec, grouping)
     names = [n for n, _, _ in dims]
     star = exp.Column(this=exp.Star(), table=exp.to_identifier("f", quoted=True))
     # Segments are columns of facts already; only computed time buckets get a new column.
     computed = [alias(e, n) for n, e, _ in dims if not isinstance(e, exp.Column)]
-    base = exp.select(*computed, star).from_(exp.to_table(FACTS, quoted=True).as_("f", quoted=True))
+    source = exp.Table(this=exp.to_identifier(facts_view_name or FACTS, quoted=True))
+    base = exp.select(*computed, star).from_(source.as_("f", quoted=True))
     user_only = all(is_user for _, _, is_user in dims)
     grouped = exp.select(*[col(n, "g") for n in names], *_counter_selects("g")).from_(
         base.subquery("g")
@@ -161,6 +167,8 @@ def aggregate_query(spec: Spec, grouping: Grouping = Grouping()) -> exp.Query:
     if names:
         final = final.order_by(*[exp.Ordered(this=col(n, "o"), nulls_first=False) for n in names])
     assert [s.alias_or_name for s in final.selects] == [*names, *OUTPUT_COLUMNS]
+    if facts_view_name is not None:
+        return final  # reads the deployed facts view
     return final.with_(FACTS, as_=facts(spec))
 
 
